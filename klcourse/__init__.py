@@ -1,0 +1,59 @@
+"""klcourse: the helper package of the executable course on Kullback-Leibler divergence.
+
+Import as ``import klcourse as kc``. Importing it first silences TensorFlow's start-up
+noise (`runtime`). The public API:
+
+Divergences (`klcourse.divergence`), all KL(p‖q) with p first:
+  kl_discrete      probability vectors, exact (``base=2`` for bits)
+  kl_normal        univariate Normals, closed form
+  kl_mvn           multivariate Normals, closed form via Cholesky factors
+  kl_quadrature    1-D continuous distributions, adaptive quadrature
+  kl_monte_carlo   any distributions, Monte Carlo (k1, k2, k3) with standard error
+  kl               analytic if TFP has it, else quadrature or Monte Carlo
+
+Fitting (`klcourse.fit`):
+  fit              minimise KL(q‖p) or KL(p‖q) in one compiled loop; returns a FitTrace
+
+Modules:
+  plot             densities, contours and fit animations (HTML or GIF)
+  runtime          seed_everything, describe; quiet TensorFlow; KLCOURSE_DEVICE=cpu
+  check            kc.check.exercise(id, answer): instant feedback on exercises
+"""
+
+from klcourse import runtime  # first: silences TensorFlow before anything imports it
+from klcourse import check, plot
+from klcourse.divergence import (
+    ESTIMATORS,
+    Estimate,
+    KLResult,
+    kl,
+    kl_discrete,
+    kl_monte_carlo,
+    kl_mvn,
+    kl_normal,
+    kl_quadrature,
+)
+from klcourse.fit import FitTrace, fit, trainable_parameters
+from klcourse.runtime import describe, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "kl_discrete",
+    "kl_normal",
+    "kl_mvn",
+    "kl_quadrature",
+    "kl_monte_carlo",
+    "kl",
+    "Estimate",
+    "KLResult",
+    "ESTIMATORS",
+    "fit",
+    "FitTrace",
+    "trainable_parameters",
+    "plot",
+    "check",
+    "runtime",
+    "seed_everything",
+    "describe",
+]

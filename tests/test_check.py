@@ -1,0 +1,53 @@
+"""klcourse.check: verdicts, hints that never reveal the answer, bookkeeping."""
+
+import math
+
+import pytest
+
+import klcourse as kc
+from klcourse.check import close
+
+
+def test_close_accepts_and_describes_mistakes():
+    assert close(0.3494, 0.349397) is None
+    assert "too large" in close(0.5, 0.349397)
+    assert "too small" in close(0.1, 0.349397)
+    assert "bits" in close(0.349397 / math.log(2), 0.349397)
+    assert "nats" in close(0.349397 * math.log(2), 0.349397)
+    assert "wrong sign" in close(-0.349397, 0.349397)
+    assert "shape" in close([1.0, 2.0], 1.0)
+    assert "NaN" in close(float("nan"), 1.0)
+    assert "should be a number" in close("0.35", 0.35)
+
+
+def test_hints_never_contain_the_expected_value():
+    expected = 0.349397
+    for wrong in (0.5, 0.1, -expected, expected / math.log(2), [1.0, 2.0], float("nan")):
+        hint = close(wrong, expected)
+        assert hint is not None
+        for shown in ("0.349", "0.35", "0.3494"):
+            assert shown not in hint
+
+
+def test_exercise_prints_and_records(capsys):
+    kc.check.reset()
+    ids = [e.id for e in kc.check.exercises()]
+    if not ids:
+        pytest.skip("no exercises registered yet")
+    kc.check.exercise(ids[0], ...)
+    assert "not answered yet" in capsys.readouterr().out
+    assert kc.check.results() == {ids[0]: False}
+
+
+def test_unknown_id_lists_known_ones():
+    with pytest.raises(KeyError, match="no exercise 'nope'"):
+        kc.check.exercise("nope", 1)
+
+
+def test_register_refuses_duplicates():
+    @kc.check.register("test-only-duplicate", chapter=0, topic="test")
+    def checker(answer):
+        return None
+
+    with pytest.raises(ValueError, match="registered twice"):
+        kc.check.register("test-only-duplicate", chapter=0, topic="test")(checker)

@@ -1,0 +1,44 @@
+"""One source of truth for dependencies: environment.yml must mirror pyproject.toml."""
+
+import pathlib
+import re
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def pins(requirements):
+    out = {}
+    for line in requirements:
+        match = re.match(r"^\s*([A-Za-z0-9_.-]+)\s*((?:[<>=!~]=?|===)[^;]*)$", line.strip().strip('"'))
+        if match and match.group(2):
+            out[match.group(1).lower().replace("_", "-")] = match.group(2).replace(" ", "")
+    return out
+
+
+def environment_pins():
+    text = (ROOT / "environment.yml").read_text()
+    pip_section = text.split("- pip:", 1)[1]  # conda's own `python=3.11` is checked apart
+    lines = [line.strip()[2:].strip() for line in pip_section.splitlines() if line.strip().startswith("- ")]
+    return pins(lines), text
+
+
+def test_environment_pins_match_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = pins(project["dependencies"] + project["optional-dependencies"]["book"])
+    env, text = environment_pins()
+    assert env, "environment.yml lists no pinned packages"
+    for name, spec in env.items():
+        assert declared.get(name) == spec, f"{name}: environment.yml has {spec}, pyproject.toml {declared.get(name)}"
+    for name in ("tensorflow", "tensorflow-probability", "tf-keras", "jupyter-book"):
+        assert name in env, f"environment.yml must pin {name}"
+    assert "python=3.11" in text and "-e .[book,test]" in text
+
+
+def test_pins_are_the_agreed_ones():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = pins(project["dependencies"] + project["optional-dependencies"]["book"])
+    assert declared["tensorflow"] == "==2.21.*"
+    assert declared["tensorflow-probability"] == "==0.25.*"
+    assert declared["tf-keras"] == "==2.21.*"
+    assert declared["jupyter-book"] == ">=1.0.4,<2"
