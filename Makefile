@@ -38,7 +38,7 @@ nbval: $(STAMP)
 	$(PY) -m pytest --nbval chapters --nbval-current-env -p no:cacheprovider
 
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+	$(VENV)/bin/jupyter-book build . --all --warningiserror --nitpick --keep-going
 	@echo "The book is in _build/html: open $(CURDIR)/_build/html/index.html"
 
 lab: $(STAMP)

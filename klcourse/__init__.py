@@ -18,10 +18,12 @@ Modules:
   plot             densities, contours and fit animations (HTML or GIF)
   runtime          seed_everything, describe; quiet TensorFlow; KLCOURSE_DEVICE=cpu
   check            kc.check.exercise(id, answer): instant feedback on exercises
+  glue             numbers from code into the prose (myst-nb glue; works without it)
 """
 
 from klcourse import runtime  # first: silences TensorFlow before anything imports it
 from klcourse import check, plot
+from klcourse.notebook import glue, setup_figures
 from klcourse.divergence import (
     ESTIMATORS,
     Estimate,
@@ -56,4 +58,6 @@ __all__ = [
     "runtime",
     "seed_everything",
     "describe",
+    "glue",
+    "setup_figures",
 ]

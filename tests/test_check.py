@@ -51,3 +51,14 @@ def test_register_refuses_duplicates():
 
     with pytest.raises(ValueError, match="registered twice"):
         kc.check.register("test-only-duplicate", chapter=0, topic="test")(checker)
+
+
+def test_glue_stores_numpy_scalars_as_plain_numbers(capsys):
+    # Regression: NumPy 2 reprs np.float64 as "np.float64(...)", which the book's
+    # `{glue:text}` formatting cannot parse.
+    import numpy as np
+    from IPython.core.formatters import format_display_data
+
+    assert kc.glue("x", np.float64(0.25)) == 0.25
+    assert type(kc.glue("y", np.float32(0.5))) is float
+    assert format_display_data(kc.glue("z", np.int64(3)))[0]["text/plain"] == "3"
