@@ -4,3 +4,105 @@ Each checker recomputes the reference from the exercise's own data with the cour
 functions, so no expected value is written here, and answers with `check.close`, whose
 hints never contain the expected value.
 """
+
+import math
+
+import numpy as np
+import scipy.spatial.distance
+import scipy.stats
+
+from klcourse.check import close, register
+from klcourse.divergence import kl_discrete, kl_mvn, kl_normal
+
+# ---------------------------------------------------------------- chapter 1
+LOADED_DIE = np.array([0.1, 0.1, 0.1, 0.1, 0.1, 0.5])
+FAIR_DIE = np.full(6, 1 / 6)
+
+
+@register("ch1-die-bits", chapter=1, topic="discrete KL in bits", points=1)
+def _die_bits(answer):
+    return close(answer, kl_discrete(LOADED_DIE, FAIR_DIE, base=2), rtol=1e-4)
+
+
+MY_KL_CASES = [
+    ([0.7, 0.3], [0.5, 0.5]),
+    ([0.2, 0.3, 0.5], [0.1, 0.6, 0.3]),
+    ([1.0, 0.0], [0.5, 0.5]),  # 0·log 0 = 0
+    ([0.5, 0.5], [1.0, 0.0]),  # q = 0 where p > 0: infinite
+]
+
+
+@register("ch1-my-kl", chapter=1, topic="implementing discrete KL", points=2)
+def _my_kl(answer):
+    if not callable(answer):
+        return "pass your function itself, `my_kl`, not a number."
+    for number, (p, q) in enumerate(MY_KL_CASES, start=1):
+        value = answer(np.array(p), np.array(q))
+        expected = kl_discrete(p, q)
+        if math.isinf(expected):
+            if not (np.ndim(value) == 0 and np.isinf(value) and value > 0):
+                return f"test case {number} has q = 0 where p > 0; KL should be infinite there."
+            continue
+        hint = close(value, expected, rtol=1e-9, atol=1e-12, what=f"my_kl on test case {number}")
+        if hint:
+            if np.isnan(value):
+                return f"test case {number} gives NaN: 0·log(0/q) must count as 0 (try scipy.special.rel_entr)."
+            return hint
+    return None
+
+
+@register("ch1-normal-closed-form", chapter=1, topic="Gaussian closed form", points=1)
+def _normal_closed_form(answer):
+    return close(answer, kl_normal(2.0, 1.0, 0.0, 3.0), rtol=1e-6)
+
+
+@register("ch1-grid-dx", chapter=1, topic="KL on a grid", points=1)
+def _grid_dx(answer):
+    x = np.arange(-8, 8, 0.01)
+    p, q = scipy.stats.norm.pdf(x, 0, 1), scipy.stats.norm.pdf(x, 1, 2)
+    grid = np.sum(scipy.special.rel_entr(p, q))
+    if np.ndim(answer) == 0 and np.isfinite(answer) and abs(answer - grid) < 1e-6 * grid:
+        return "you summed density values: multiply by the grid spacing dx to approximate the integral."
+    return close(answer, grid * 0.01, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- chapter 2
+@register("ch2-both-directions", chapter=2, topic="asymmetry of KL", points=1)
+def _both_directions(answer):
+    expected = [kl_normal(0.0, 1.0, 1.0, 2.0), kl_normal(1.0, 2.0, 0.0, 1.0)]
+    if np.shape(answer) == (2,) and close(answer[::-1], expected, rtol=1e-6) is None:
+        return "the two values are swapped: the first is KL(p‖q), with p = N(0, 1) first."
+    return close(answer, expected, rtol=1e-6, what="your pair (KL(p‖q), KL(q‖p))")
+
+
+JEFFREYS_P = np.array([0.2, 0.3, 0.5])
+JEFFREYS_Q = np.array([0.4, 0.4, 0.2])
+
+
+@register("ch2-jeffreys", chapter=2, topic="Jeffreys divergence", points=1)
+def _jeffreys(answer):
+    one_way = kl_discrete(JEFFREYS_P, JEFFREYS_Q)
+    if close(answer, one_way, rtol=1e-6) is None:
+        return "that is one direction only; Jeffreys adds both directions."
+    return close(answer, one_way + kl_discrete(JEFFREYS_Q, JEFFREYS_P), rtol=1e-6)
+
+
+@register("ch2-js-disjoint", chapter=2, topic="Jensen-Shannon divergence", points=1)
+def _js_disjoint(answer):
+    p, q = np.array([0.5, 0.5, 0.0, 0.0]), np.array([0.0, 0.0, 0.25, 0.75])
+    distance = scipy.spatial.distance.jensenshannon(p, q, base=2)
+    if close(answer, distance, rtol=1e-6) is None and distance != distance**2:
+        return "SciPy's `jensenshannon` returns the square root of the divergence: square it."
+    return close(answer, distance**2, rtol=1e-6)
+
+
+COV_FULL = np.array([[2.0, 1.2], [1.2, 1.0]])
+COV_DIAG = np.diag([1.0, 0.5])
+
+
+@register("ch2-mvn-direction", chapter=2, topic="multivariate Gaussian KL", points=1)
+def _mvn_direction(answer):
+    expected = kl_mvn([0.0, 0.0], COV_DIAG, [0.0, 0.0], COV_FULL)
+    if close(answer, kl_mvn([0.0, 0.0], COV_FULL, [0.0, 0.0], COV_DIAG), rtol=1e-6) is None:
+        return "that is KL(full‖diagonal); the exercise asks for KL(diagonal‖full)."
+    return close(answer, expected, rtol=1e-6)
