@@ -9,7 +9,6 @@ STAMP := $(VENV)/.installed
 # Notebooks run with this device; set KLCOURSE_DEVICE=cpu to hide a GPU.
 export KLCOURSE_DEVICE ?=
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 
 .PHONY: help venv test unit nbval book lab bench execute clean
 
