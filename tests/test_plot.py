@@ -47,10 +47,12 @@ def test_animations_render_and_html_is_reproducible(tmp_path):
     q = tfd.Normal(tf.Variable(-1.0), tfp.util.TransformedVariable(1.0, tfb.Exp()))
     trace = kc.fit(q, tfd.Normal(1.0, 4.0), num_steps=100, learning_rate=0.05)
     x = np.linspace(-10, 12, 100)
-    html = [kc.plot.to_html(kc.plot.animate_fit_1d(trace, tfd.Normal, tfd.Normal(1.0, 4.0), x, frames=5)).data
-            for _ in range(2)]
+    anim = kc.plot.animate_fit_1d(trace, tfd.Normal, tfd.Normal(1.0, 4.0), x, frames=5)
+    html = [kc.plot.to_html(anim).data, anim._repr_html_()]
     assert html[0] == html[1]
     assert html[0].count("data:image/png;base64") == 5
+    frames = list(anim.frames_rgba())
+    assert len(frames) == 5 and not np.array_equal(frames[0], frames[-1])
     anim = kc.plot.animate_fit_2d(fitted_traces(), tfd.MultivariateNormalDiag, target(), (-4, 4), (-4, 4), frames=4)
     path = kc.plot.to_gif(anim, tmp_path / "fit.gif")
     with Image.open(path) as gif:
@@ -71,3 +73,20 @@ def test_density_1d_and_contour_draw():
 def test_bad_grid_size():
     with pytest.raises(ValueError, match="`num` must be positive"):
         kc.plot.density_grid(target(), (-1, 1), (-1, 1), num=0)
+
+
+def test_blitted_frame_matches_a_full_redraw():
+    # The cached background plus the animated artists must give the same picture as
+    # drawing the whole figure for that frame.
+    import io
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    anim = kc.plot.animate_fit_2d(fitted_traces(), tfd.MultivariateNormalDiag, target(), (-4, 4), (-4, 4), frames=4)
+    blitted = list(anim.frames_rgba())[2]
+    for artist in anim._update(2):
+        artist.set_animated(False)
+    canvas = FigureCanvasAgg(anim.figure)
+    canvas.draw()
+    full = np.asarray(canvas.buffer_rgba())
+    assert blitted.shape == full.shape
+    assert np.mean(np.any(blitted != full, axis=-1)) < 0.002  # antialiasing at a few edges at most
