@@ -16,13 +16,15 @@ Fitting (`klcourse.fit`):
 
 Modules:
   plot             densities, contours and fit animations (HTML or GIF)
-  runtime          seed_everything, describe; quiet TensorFlow; KLCOURSE_DEVICE=cpu
+  runtime          seed_everything, stateless_seed, describe; quiet TensorFlow;
+                   KLCOURSE_DEVICE=cpu
+  fgan             reverse KL from samples: a small f-GAN (chapter 3)
   check            kc.check.exercise(id, answer): instant feedback on exercises
   glue             numbers from code into the prose (myst-nb glue; works without it)
 """
 
 from klcourse import runtime  # first: silences TensorFlow before anything imports it
-from klcourse import check, plot
+from klcourse import check, fgan, plot
 from klcourse.notebook import glue, setup_figures
 from klcourse.divergence import (
     ESTIMATORS,
@@ -36,7 +38,7 @@ from klcourse.divergence import (
     kl_quadrature,
 )
 from klcourse.fit import FitTrace, fit, trainable_parameters
-from klcourse.runtime import describe, seed_everything
+from klcourse.runtime import describe, seed_everything, stateless_seed
 
 __version__ = "0.1.0"
 
@@ -55,8 +57,10 @@ __all__ = [
     "trainable_parameters",
     "plot",
     "check",
+    "fgan",
     "runtime",
     "seed_everything",
+    "stateless_seed",
     "describe",
     "glue",
     "setup_figures",

@@ -15,9 +15,10 @@ import contextlib
 import logging
 import os
 import random
+import sys
 import warnings
 
-__all__ = ["seed_everything", "describe", "device_name"]
+__all__ = ["seed_everything", "stateless_seed", "describe", "device_name"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if os.environ.get("KLCOURSE_DEVICE", "").lower() == "cpu":
@@ -41,6 +42,14 @@ def _stderr_silenced():
         os.close(saved)
         os.close(devnull)
 
+
+if "tensorflow" in sys.modules:
+    # TensorFlow's C++ logger reads its level when TensorFlow loads; too late now.
+    warnings.warn(
+        "import klcourse before tensorflow: TensorFlow was loaded first, so its log "
+        "messages cannot be silenced in this session",
+        stacklevel=2,
+    )
 
 with _stderr_silenced(), warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -79,6 +88,24 @@ def seed_everything(seed=0):
     tf.random.set_seed(seed)
     tf.config.experimental.enable_op_determinism()
     return np.random.default_rng(seed)
+
+
+def stateless_seed(seed):
+    """A TensorFlow stateless seed for ``sample(..., seed=...)``: same int, same draws.
+
+    Args:
+      seed: non-negative ``int``.
+
+    Returns:
+      ``tf.Tensor`` of shape ``[2]``, dtype int32.
+
+    Raises:
+      TypeError: if ``seed`` is not an ``int``.
+      ValueError: if ``seed`` is negative.
+    """
+    from klcourse import _validate
+
+    return _validate.stateless_seed(seed)
 
 
 def device_name():

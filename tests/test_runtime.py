@@ -44,3 +44,21 @@ def test_cpu_can_be_forced():
     out = subprocess.run([sys.executable, "-c", "import klcourse as kc; print(kc.runtime.device_name())"],
                          capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "CPU"
+
+
+def test_stateless_seed_gives_equal_draws():
+    import tensorflow_probability as tfp
+
+    normal = tfp.distributions.Normal(0.0, 1.0)
+    first = normal.sample(3, seed=kc.stateless_seed(7)).numpy()
+    np.testing.assert_array_equal(first, normal.sample(3, seed=kc.stateless_seed(7)).numpy())
+    assert not np.array_equal(first, normal.sample(3, seed=kc.stateless_seed(8)).numpy())
+    with pytest.raises(ValueError, match="`seed` must be non-negative"):
+        kc.stateless_seed(-3)
+
+
+def test_warns_when_tensorflow_came_first():
+    code = "import tensorflow, warnings; warnings.simplefilter('always'); import klcourse"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert "import klcourse before tensorflow" in result.stderr
