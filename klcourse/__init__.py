@@ -8,6 +8,7 @@ Divergences (`klcourse.divergence`), all KL(p‖q) with p first:
   kl_normal        univariate Normals, closed form
   kl_mvn           multivariate Normals, closed form via Cholesky factors
   kl_quadrature    1-D continuous distributions, adaptive quadrature
+  expectation_quadrature   E_p[f(x)] by the same quadrature
   kl_monte_carlo   any distributions, Monte Carlo (k1, k2, k3) with standard error
   kl               analytic if TFP has it, else quadrature or Monte Carlo
 
@@ -19,12 +20,13 @@ Modules:
   runtime          seed_everything, stateless_seed, describe; quiet TensorFlow;
                    KLCOURSE_DEVICE=cpu
   fgan             reverse KL from samples: a small f-GAN (chapter 3)
+  gradients        score-function and reparameterised gradients of KL (chapter 4)
   check            kc.check.exercise(id, answer): instant feedback on exercises
   glue             numbers from code into the prose (myst-nb glue; works without it)
 """
 
 from klcourse import runtime  # first: silences TensorFlow before anything imports it
-from klcourse import check, fgan, plot
+from klcourse import check, fgan, gradients, plot
 from klcourse.notebook import glue, setup_figures
 from klcourse.divergence import (
     ESTIMATORS,
@@ -36,6 +38,7 @@ from klcourse.divergence import (
     kl_mvn,
     kl_normal,
     kl_quadrature,
+    expectation_quadrature,
 )
 from klcourse.fit import FitTrace, fit, trainable_parameters
 from klcourse.runtime import describe, seed_everything, stateless_seed
@@ -47,6 +50,7 @@ __all__ = [
     "kl_normal",
     "kl_mvn",
     "kl_quadrature",
+    "expectation_quadrature",
     "kl_monte_carlo",
     "kl",
     "Estimate",
@@ -58,6 +62,7 @@ __all__ = [
     "plot",
     "check",
     "fgan",
+    "gradients",
     "runtime",
     "seed_everything",
     "stateless_seed",

@@ -355,3 +355,18 @@ def test_kl_picks_the_route():
     assert result.method == "monte_carlo" and result.error > 0
     with pytest.raises(TypeError, match="`q` must be a tfd.Distribution"):
         kc.kl(p, "q")
+
+
+def test_expectation_quadrature_against_moments():
+    p = normal(1.0, 2.0)
+    assert kc.expectation_quadrature(p, lambda x: x).value == pytest.approx(1.0, abs=1e-12)
+    assert kc.expectation_quadrature(p, lambda x: x**2).value == pytest.approx(5.0, abs=1e-11)
+    t = tfd.StudentT(f64(5), f64(0), f64(1))
+    assert kc.expectation_quadrature(t, lambda x: x**2).value == pytest.approx(5 / 3, abs=1e-9)
+
+
+def test_expectation_quadrature_bad_input():
+    with pytest.raises(TypeError, match="`fn` must be callable"):
+        kc.expectation_quadrature(normal(0, 1), 3.0)
+    with pytest.raises(ValueError, match="did not converge"):
+        kc.expectation_quadrature(tfd.Cauchy(f64(0), f64(1)), lambda x: x**2)
