@@ -21,12 +21,13 @@ Modules:
                    KLCOURSE_DEVICE=cpu
   fgan             reverse KL from samples: a small f-GAN (chapter 3)
   gradients        score-function and reparameterised gradients of KL (chapter 4)
+  vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
   check            kc.check.exercise(id, answer): instant feedback on exercises
   glue             numbers from code into the prose (myst-nb glue; works without it)
 """
 
 from klcourse import runtime  # first: silences TensorFlow before anything imports it
-from klcourse import check, fgan, gradients, plot
+from klcourse import check, fgan, gradients, plot, vi
 from klcourse.notebook import glue, setup_figures
 from klcourse.divergence import (
     ESTIMATORS,
@@ -63,6 +64,7 @@ __all__ = [
     "check",
     "fgan",
     "gradients",
+    "vi",
     "runtime",
     "seed_everything",
     "stateless_seed",
