@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export KLCOURSE_DEVICE ?=
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv test unit nbval book lab bench execute clean
+.PHONY: help venv test unit nbval book lab bench execute student grade clean
 
 help:
 	@echo "make book   build the HTML book into _build/html"
@@ -18,11 +18,13 @@ help:
 	@echo "make lab    open JupyterLab on the chapters"
 	@echo "make bench  run the benchmarks, write bench/RESULTS.md"
 	@echo "make execute  re-run every notebook in place (after editing one)"
+	@echo "make student  student edition (no solutions) in _build/student"
+	@echo "make grade SUBMISSIONS=dir/  grade dir/<student>/<chapter>.ipynb into _build/grades"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[book,test]"
+	$(PY) -m pip install --quiet -e ".[book,test,instructor]"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -49,6 +51,13 @@ bench: $(STAMP)
 execute: $(STAMP)
 	for nb in chapters/*.ipynb; do \
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace "$$nb"; done
+
+student: $(STAMP)
+	$(PY) -m klcourse.instructor student
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/submissions/"; exit 2; }
+	$(PY) -m klcourse.instructor grade "$(SUBMISSIONS)"
 
 clean:
 	rm -rf _build

@@ -49,8 +49,11 @@ def test_register_refuses_duplicates():
     def checker(answer):
         return None
 
-    with pytest.raises(ValueError, match="registered twice"):
-        kc.check.register("test-only-duplicate", chapter=0, topic="test")(checker)
+    try:
+        with pytest.raises(ValueError, match="registered twice"):
+            kc.check.register("test-only-duplicate", chapter=0, topic="test")(checker)
+    finally:  # the registry is global: leave it as the course defines it
+        kc.check._REGISTRY.pop("test-only-duplicate")
 
 
 def test_glue_stores_numpy_scalars_as_plain_numbers(capsys):

@@ -32,7 +32,7 @@ def test_environment_pins_match_pyproject():
         assert declared.get(name) == spec, f"{name}: environment.yml has {spec}, pyproject.toml {declared.get(name)}"
     for name in ("tensorflow", "tensorflow-probability", "tf-keras", "jupyter-book"):
         assert name in env, f"environment.yml must pin {name}"
-    assert "python=3.11" in text and "-e .[book,test]" in text
+    assert "python=3.11" in text and "-e .[book,test,instructor]" in text
 
 
 def test_pins_are_the_agreed_ones():
