@@ -24,7 +24,8 @@ def glue(name, value, display=False):
       display: also show it in the notebook.
 
     Returns:
-      ``value``, so ``x = kc.glue("x", compute())`` reads naturally.
+      ``None``, like myst-nb's ``glue``: a cell ending in ``kc.glue(...)`` then shows
+      nothing, rather than the value a second time.
     """
     # NumPy 2 prints scalars as `np.float64(0.35)`, which myst-nb's `{glue:text}`x:.2f``
     # cannot format; a Python number prints as `0.35`.
@@ -38,7 +39,6 @@ def glue(name, value, display=False):
         IPython.display.display({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
     else:
         myst_glue(name, value, display=display)
-    return value
 
 
 def setup_figures(dpi=80):
@@ -55,5 +55,8 @@ def setup_figures(dpi=80):
             "axes.spines.top": False,
             "axes.spines.right": False,
             "animation.embed_limit": 8,  # MB; animations are kept far below this
+            # Opaque white, so axes stay visible when the book is read in dark mode.
+            "figure.facecolor": "white",
+            "savefig.facecolor": "white",
         }
     )

@@ -186,6 +186,7 @@ class FitAnimation:
             path = pathlib.Path(folder, "animation.html")
             self._write(_BlitHTMLWriter(fps=self.fps, embed_frames=True, default_mode="once"), path)
             html = path.read_text()
+        html = _offline_player(html)
         # matplotlib names the player's elements with a random UUID; a hash of the
         # frames instead makes a re-run notebook reproduce its output exactly.
         ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
@@ -205,6 +206,24 @@ class FitAnimation:
         """
         self._write(_BlitPillowWriter(fps=self.fps), path)
         return path
+
+
+# matplotlib's player draws its buttons with Font Awesome 4 icons loaded from a CDN,
+# which leaves blank buttons offline (a classroom without internet) and outside a page
+# that happens to load it. Plain Unicode symbols work everywhere.
+_PLAYER_ICONS = {
+    "fa fa-minus": "\u2212", "fa fa-plus": "+", "fa fa-fast-backward": "\u21e4",
+    "fa fa-step-backward": "\u25c1", "fa fa-play fa-flip-horizontal": "\u25c0", "fa fa-pause": "\u275a\u275a",
+    "fa fa-play": "\u25b6", "fa fa-step-forward": "\u25b7", "fa fa-fast-forward": "\u21e5",
+}
+
+
+def _offline_player(html):
+    html = re.sub(r'<link rel="stylesheet"[^>]*font-awesome[^>]*>', "", html)
+    for icon, symbol in _PLAYER_ICONS.items():
+        html = html.replace(f'<i class="{icon}"></i>', f'<span aria-hidden="true">{symbol}</span>')
+    # Frames are images: give them alternative text.
+    return re.sub(r'<img id="(_anim_img\w+)">', r'<img id="\1" alt="Animation of the fit, one frame per step shown">', html)
 
 
 class _BlitHTMLWriter(animation.HTMLWriter):

@@ -90,3 +90,13 @@ def test_blitted_frame_matches_a_full_redraw():
     full = np.asarray(canvas.buffer_rgba())
     assert blitted.shape == full.shape
     assert np.mean(np.any(blitted != full, axis=-1)) < 0.002  # antialiasing at a few edges at most
+
+
+def test_player_works_offline():
+    # Regression: matplotlib's player loads Font Awesome from a CDN; offline its buttons were blank.
+    q = tfd.Normal(tf.Variable(0.0), tfp.util.TransformedVariable(1.0, tfb.Exp()))
+    trace = kc.fit(q, tfd.Normal(1.0, 2.0), num_steps=20, learning_rate=0.1)
+    html = kc.plot.animate_fit_1d(trace, tfd.Normal, tfd.Normal(1.0, 2.0), np.linspace(-5, 5, 50), frames=3).to_html().data
+    assert "http" not in html.replace("http://www.w3.org", "")
+    assert 'class="fa ' not in html and "\u25b6" in html
+    assert 'alt="Animation of the fit' in html
