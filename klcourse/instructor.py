@@ -126,8 +126,10 @@ def build_student_edition(out=ROOT / "_build" / "student", *, repository_url=Non
         student = student_notebook(nbformat.read(path, as_version=4))
         nbformat.write(student, source / "chapters" / path.name)
         nbformat.write(student, out / "notebooks" / "chapters" / path.name)
-    for name in ("intro.md", "references.md", "references.bib"):
+    # Everything _config.yml refers to, besides the chapters.
+    for name in ("intro.md", "references.md", "references.bib", "favicon.png"):
         shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "_ext", source / "_ext")
     (source / "_toc.yml").write_text(_student_toc((ROOT / "_toc.yml").read_text()))
     config = (ROOT / "_config.yml").read_text()
     config = config.replace("title: \"KL divergence: an executable course\"",
