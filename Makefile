@@ -62,7 +62,8 @@ bench: $(STAMP)
 
 execute: $(STAMP)
 	for nb in chapters/*.ipynb; do \
-	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace "$$nb"; done
+	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.record_timing=False "$$nb"; done  # no timestamps in the notebooks
 
 student: $(STAMP)
 	$(PY) -m klcourse.instructor student

@@ -42,3 +42,12 @@ def test_pins_are_the_agreed_ones():
     assert declared["tensorflow-probability"] == "==0.25.*"
     assert declared["tf-keras"] == "==2.21.*"
     assert declared["jupyter-book"] == ">=1.0.4,<2"
+
+
+def test_notebooks_carry_no_timestamps():
+    # nbclient records execution times in cell metadata unless told not to (make execute does).
+    import nbformat
+
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        assert not [c for c in notebook.cells if "execution" in c.metadata], f"{path.name}: execution timestamps"
