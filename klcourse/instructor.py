@@ -127,8 +127,12 @@ def build_student_edition(out=ROOT / "_build" / "student", *, repository_url=Non
         nbformat.write(student, source / "chapters" / path.name)
         nbformat.write(student, out / "notebooks" / "chapters" / path.name)
     # Everything _config.yml refers to, besides the chapters.
-    for name in ("intro.md", "references.md", "references.bib", "favicon.png"):
+    for name in ("references.md", "references.bib", "favicon.png"):
         shutil.copy(ROOT / name, source / name)
+    # The landing page's pointer to the instructor pages, which the student book omits.
+    intro = re.sub(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?", "",
+                   (ROOT / "intro.md").read_text(), flags=re.S)
+    (source / "intro.md").write_text(intro)
     shutil.copytree(ROOT / "_ext", source / "_ext")
     (source / "_toc.yml").write_text(_student_toc((ROOT / "_toc.yml").read_text()))
     config = (ROOT / "_config.yml").read_text()
