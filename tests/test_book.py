@@ -73,9 +73,9 @@ def browser():
 
 
 def load(browser, url):
-    browser.get(url)
+    """Load `url` once and return what the console logged during that load."""
     browser.get_log("browser")  # discard anything from the previous page
-    browser.refresh()
+    browser.get(url)
     # Wait until MathJax (if the page has math) has finished typesetting.
     browser.set_script_timeout(60)
     browser.execute_async_script(
