@@ -9,6 +9,7 @@ Divergences (`klcourse.divergence`), all KL(p‖q) with p first:
   kl_mvn           multivariate Normals, closed form via Cholesky factors
   kl_quadrature    1-D continuous distributions, adaptive quadrature
   expectation_quadrature   E_p[f(x)] by the same quadrature
+  estimator_moments        exact mean and spread of the k1/k2/k3 estimators
   kl_monte_carlo   any distributions, Monte Carlo (k1, k2, k3) with standard error
   kl               analytic if TFP has it, else quadrature or Monte Carlo
 
@@ -40,6 +41,7 @@ from klcourse.divergence import (
     kl_normal,
     kl_quadrature,
     expectation_quadrature,
+    estimator_moments,
 )
 from klcourse.fit import FitTrace, fit, trainable_parameters
 from klcourse.runtime import describe, seed_everything, stateless_seed
@@ -52,6 +54,7 @@ __all__ = [
     "kl_mvn",
     "kl_quadrature",
     "expectation_quadrature",
+    "estimator_moments",
     "kl_monte_carlo",
     "kl",
     "Estimate",

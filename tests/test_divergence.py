@@ -370,3 +370,19 @@ def test_expectation_quadrature_bad_input():
         kc.expectation_quadrature(normal(0, 1), 3.0)
     with pytest.raises(ValueError, match="did not converge"):
         kc.expectation_quadrature(tfd.Cauchy(f64(0), f64(1)), lambda x: x**2)
+
+
+def test_estimator_moments_match_closed_forms_and_sampling():
+    # k1 for two Normals: mean = KL; for N(0,1) vs N(0.1,1), log r is linear in x with
+    # slope 0.1, so sd(k1) = 0.1 exactly (Schulman's table: 20 x KL = 20 x 0.005).
+    p, q = normal(0, 1), normal(0.1, 1)
+    mean, sd = kc.estimator_moments(p, q, "k1")
+    assert mean == pytest.approx(0.005, abs=1e-12) and sd == pytest.approx(0.1, rel=1e-9)
+    # k2 = ½(log r)²: its mean is ½(0.1² + 0.005²) here.
+    assert kc.estimator_moments(p, q, "k2")[0] == pytest.approx(0.5 * (0.01 + 0.005**2), rel=1e-9)
+    sampled = kc.kl_monte_carlo(p, normal(1.0, 1), num_samples=200_000, seed=3, estimator="k3")
+    k3_mean, k3_sd = kc.estimator_moments(p, normal(1.0, 1), "k3")
+    assert abs(sampled.value - k3_mean) < 4 * sampled.error
+    assert sampled.error * np.sqrt(200_000) == pytest.approx(k3_sd, rel=0.05)
+    with pytest.raises(ValueError, match="`estimator` must be one of"):
+        kc.estimator_moments(p, q, "k9")
