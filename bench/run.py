@@ -175,8 +175,9 @@ def bench_book():
     import shutil
     import time
 
-    jupyter_book = [str(pathlib.Path(sys.executable).parent / "jupyter-book"), "build", str(ROOT),
-                    "--warningiserror", "--nitpick"]
+    from klcourse.instructor import JUPYTER_BOOK
+
+    jupyter_book = [JUPYTER_BOOK, "build", str(ROOT), "--warningiserror", "--nitpick"]
     build = ROOT / "_build"
     for stale in ("html", ".doctrees", "jupyter_execute"):
         shutil.rmtree(build / stale, ignore_errors=True)

@@ -111,12 +111,17 @@ def _mvn_direction(answer):
 
 
 # ---------------------------------------------------------------- chapter 3
+def _mean_field_optimum(cov):
+    """Chapter 3's reverse-KL optimum among diagonal Gaussians: variances 1/diag(Σ⁻¹)."""
+    return np.diag(1 / np.diag(np.linalg.inv(cov)))
+
+
 SIGMA_EXERCISE = np.array([[2.0, 0.9], [0.9, 1.0]])
 
 
 @register("ch3-reverse-optimum", chapter=3, topic="reverse-KL optimum of a diagonal Gaussian", points=1)
 def _reverse_optimum(answer):
-    expected = 1 / np.diag(np.linalg.inv(SIGMA_EXERCISE))
+    expected = np.diag(_mean_field_optimum(SIGMA_EXERCISE))
     if np.shape(answer) == (2,) and close(answer, np.diag(SIGMA_EXERCISE), rtol=1e-4) is None:
         return "those are the forward-KL variances, diag(Σ); reverse KL gives smaller ones."
     if np.shape(answer) == (2,) and close(answer, np.sqrt(expected), rtol=1e-4) is None:
@@ -129,8 +134,7 @@ SIGMA_3D = np.array([[1.0, 0.6, 0.3], [0.6, 2.0, 0.5], [0.3, 0.5, 1.5]])
 
 @register("ch3-optimal-values-3d", chapter=3, topic="optimal KL values in 3-D", points=1)
 def _optimal_values(answer):
-    precision = np.linalg.inv(SIGMA_3D)
-    reverse = kl_mvn(np.zeros(3), np.diag(1 / np.diag(precision)), np.zeros(3), SIGMA_3D)
+    reverse = kl_mvn(np.zeros(3), _mean_field_optimum(SIGMA_3D), np.zeros(3), SIGMA_3D)
     forward = kl_mvn(np.zeros(3), SIGMA_3D, np.zeros(3), np.diag(np.diag(SIGMA_3D)))
     if np.shape(answer) == (2,) and close(answer[::-1], [reverse, forward], rtol=1e-4) is None:
         return "the two values are swapped: reverse KL first, then forward."
@@ -269,8 +273,7 @@ def mean_field_error(noise_scale, x=np.linspace(0.0, 10.0, 21)):
 
     design = np.stack([np.ones_like(x), x], axis=1)
     cov = linear_gaussian_posterior(design, np.zeros_like(x), noise_scale=noise_scale).cov
-    precision = np.linalg.inv(cov)
-    return kl_mvn(np.zeros(2), np.diag(1 / np.diag(precision)), np.zeros(2), cov)
+    return kl_mvn(np.zeros(2), _mean_field_optimum(cov), np.zeros(2), cov)
 
 
 @register("ch5-noise-mean-field", chapter=5, topic="when mean-field fails", points=2)

@@ -35,6 +35,8 @@ import sys
 __all__ = ["student_notebook", "build_student_edition", "grade_notebook", "grade", "exercise_index"]
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The jupyter-book of the running environment (the venv's, not whatever is on PATH).
+JUPYTER_BOOK = str(pathlib.Path(sys.executable).parent / "jupyter-book")
 STUB = "# YOUR CODE HERE\n..."  # `...` keeps a stubbed function body valid Python
 CHECK_CALL = re.compile(r"kc\.check\.exercise\(\s*[\"']([\w-]+)[\"']")
 RESULTS_MARKER = "KLCOURSE-GRADING-RESULTS "
@@ -144,7 +146,7 @@ def build_student_edition(out=ROOT / "_build" / "student", *, repository_url=Non
     (source / "_config.yml").write_text(config)
     if build_html:
         subprocess.run(
-            [str(pathlib.Path(sys.executable).parent / "jupyter-book"), "build", str(source), "--all",
+            [JUPYTER_BOOK, "build", str(source), "--all",
              "--warningiserror", "--keep-going"],
             check=True, stdout=subprocess.DEVNULL,
         )

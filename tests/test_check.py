@@ -32,8 +32,7 @@ def test_hints_never_contain_the_expected_value():
 def test_exercise_prints_and_records(capsys):
     kc.check.reset()
     ids = [e.id for e in kc.check.exercises()]
-    if not ids:
-        pytest.skip("no exercises registered yet")
+    assert ids, "no exercises registered"
     kc.check.exercise(ids[0], ...)
     assert "not answered yet" in capsys.readouterr().out
     assert kc.check.results() == {ids[0]: False}
