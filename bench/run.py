@@ -14,7 +14,6 @@ import json
 import pathlib
 import platform
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -173,7 +172,6 @@ def bench_animation():
 def bench_book():
     """`make book` from stored outputs, fresh and after editing one chapter."""
     import shutil
-    import time
 
     from klcourse.instructor import JUPYTER_BOOK
 
@@ -191,7 +189,12 @@ def bench_book():
     incremental = time.perf_counter() - start
     plain = re.sub(r"\x1b\[[0-9;]*m", "", log)
     reread = sorted(set(re.findall(r"reading sources\.\.\. \[\s*\d+%\] (\S+)", plain)))
-    return {"fresh": fresh, "incremental": incremental, "edited": f"chapters/{chapter.stem}", "reread": reread}
+    return {
+        "fresh": fresh,
+        "incremental": incremental,
+        "edited": f"chapters/{chapter.stem}",
+        "reread": reread,
+    }
 
 
 # ------------------------------------------------------------------ report
@@ -237,7 +240,7 @@ def report(notebooks, fit, anim, book):
         "",
         "## 2-D fit animation",
         "",
-        f"The source lecture's approach (each frame re-evaluates and re-contours both densities on a",
+        "The source lecture's approach (each frame re-evaluates and re-contours both densities on a",
         f"1000×1000 grid; {LECTURE_FRAMES} frames timed) against `kc.plot.animate_fit_2d` (both directions side by",
         "side, 30 frames, densities for every frame evaluated in one batched call on a 90×90 grid,",
         "frames blitted onto a background rendered once), each rendered to the notebook's HTML",
@@ -279,7 +282,18 @@ def main(argv):
         print(text)
         return
     for part in parts:
-        print(json.dumps({"notebooks": bench_notebooks, "fit": bench_fit, "animation": bench_animation, "book": bench_book}[part](), indent=1, default=str))
+        print(
+            json.dumps(
+                {
+                    "notebooks": bench_notebooks,
+                    "fit": bench_fit,
+                    "animation": bench_animation,
+                    "book": bench_book,
+                }[part](),
+                indent=1,
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ Divergences (`klcourse.divergence`), all KL(p‖q) with p first:
   kl_monte_carlo   any distributions, Monte Carlo (k1, k2, k3) with standard error
   kl               analytic if TFP has it, else quadrature or Monte Carlo
 
-Fitting (`klcourse.fit`):
+Fitting (`klcourse.fitting`):
   fit              minimise KL(q‖p) or KL(p‖q) in one compiled loop; returns a FitTrace
 
 Modules:
@@ -24,26 +24,42 @@ Modules:
   gradients        score-function and reparameterised gradients of KL (chapter 4)
   vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
   check            kc.check.exercise(id, answer): instant feedback on exercises
+  exercises        the checkers, one module per chapter (registered on import)
+  hints            close(answer, expected): hints that never reveal the answer
+  examples         the running examples (tutorial mixture, bimodal target, 2-D Σ)
   glue             numbers from code into the prose (myst-nb glue; works without it)
 """
 
+# isort: off
 from klcourse import runtime  # first: silences TensorFlow before anything imports it
-from klcourse import check, fgan, gradients, plot, vi
-from klcourse.notebook import glue, setup_figures
+
+# isort: on
+from klcourse import (
+    check,
+    examples,
+    exercises,  # noqa: F401  (registers every checker with `check`)
+    fgan,
+    fitting,
+    gradients,
+    hints,
+    plot,
+    vi,
+)
 from klcourse.divergence import (
     ESTIMATORS,
     Estimate,
     KLResult,
+    estimator_moments,
+    expectation_quadrature,
     kl,
     kl_discrete,
     kl_monte_carlo,
     kl_mvn,
     kl_normal,
     kl_quadrature,
-    expectation_quadrature,
-    estimator_moments,
 )
-from klcourse.fit import FitTrace, fit, trainable_parameters
+from klcourse.fitting import FitTrace, fit, trainable_parameters
+from klcourse.notebook import glue, setup_figures
 from klcourse.runtime import describe, seed_everything, stateless_seed
 
 __version__ = "0.1.0"
@@ -65,6 +81,9 @@ __all__ = [
     "trainable_parameters",
     "plot",
     "check",
+    "examples",
+    "hints",
+    "fitting",
     "fgan",
     "gradients",
     "vi",

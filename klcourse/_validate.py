@@ -18,7 +18,9 @@ def as_float_array(value, name):
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"`{name}` must be numeric array-like; got {type(value).__name__}") from error
+        raise TypeError(
+            f"`{name}` must be numeric array-like; got {type(value).__name__}"
+        ) from error
     if not np.all(np.isfinite(array)):
         raise ValueError(f"`{name}` must be finite; got {_brief(array)}")
     return array

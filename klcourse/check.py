@@ -1,22 +1,22 @@
 """Instant feedback on exercises, without giving the answer away.
 
 A chapter's code exercise ends with ``kc.check.exercise("ch1-coins", answer)``. The
-checker for that id (registered in `klcourse.exercises`) computes the reference from
-the exercise's own data with the course's functions and compares; the message says
-*whether* the answer is right and, if not, what kind of mistake it looks like (wrong
-shape, wrong sign, nats instead of bits, ...), never the expected value.
+checker for that id computes the reference from the exercise's own data with the
+course's functions and compares; the message says *whether* the answer is right and, if
+not, what kind of mistake it looks like (wrong shape, wrong sign, nats instead of bits,
+...), never the expected value.
+
+This module is the registry only. The checkers live in `klcourse.exercises` (one module
+per chapter), which registers them when the package loads, and they build their hints
+with `klcourse.hints`. Nothing here imports either, so the dependency runs one way.
 
 Every call is also recorded in `results`, which grading reads.
 """
 
 import dataclasses
-import math
-import numbers
-from typing import Callable, Optional
+from collections.abc import Callable
 
-import numpy as np
-
-__all__ = ["Exercise", "register", "exercise", "exercises", "results", "reset", "close"]
+__all__ = ["Exercise", "register", "exercise", "exercises", "results", "reset"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,13 +50,8 @@ def register(id, *, chapter, topic, points=1):
     return decorate
 
 
-def _load():
-    from klcourse import exercises as _  # noqa: F401  (registers the checkers)
-
-
 def exercises():
     """All registered exercises, ordered by chapter then id."""
-    _load()
     return sorted(_REGISTRY.values(), key=lambda e: (e.chapter, e.id))
 
 
@@ -77,7 +72,6 @@ def exercise(id, answer):
     Raises:
       KeyError: if ``id`` names no exercise (the message lists the known ids).
     """
-    _load()
     if id not in _REGISTRY:
         raise KeyError(f"no exercise {id!r}; known ids: {', '.join(sorted(_REGISTRY))}")
     if _is_stub(answer):
@@ -99,36 +93,3 @@ def results():
 def reset():
     """Forget recorded results (grading runs each notebook in a fresh kernel anyway)."""
     _RESULTS.clear()
-
-
-def close(answer, expected, *, rtol=1e-3, atol=1e-6, what="your value") -> Optional[str]:
-    """Compare a numeric answer with a reference; ``None`` if close, else a hint.
-
-    The hint describes the mismatch (shape, sign, too large or small, a factor of
-    ln 2 as between nats and bits) and never prints ``expected``.
-    """
-    if isinstance(answer, (str, bytes)) or not (
-        isinstance(answer, numbers.Number) or hasattr(answer, "__array__") or isinstance(answer, (list, tuple))
-    ):
-        return f"{what} should be a number or an array; got {type(answer).__name__}."
-    try:
-        answer = np.asarray(answer, dtype=np.float64)
-    except (TypeError, ValueError):
-        return f"{what} should be numeric; got something NumPy cannot read as numbers."
-    expected = np.asarray(expected, dtype=np.float64)
-    if answer.shape != expected.shape:
-        return f"{what} has shape {answer.shape}, but the exercise asks for shape {expected.shape}."
-    if np.any(np.isnan(answer)):
-        return f"{what} contains NaN: look for 0·log 0 or a log of a negative number."
-    if np.allclose(answer, expected, rtol=rtol, atol=atol, equal_nan=False):
-        return None
-    if np.all(np.isfinite(expected)) and np.allclose(answer * math.log(2), expected, rtol=rtol, atol=atol):
-        return f"{what} looks like it is in bits; the exercise asks for nats (natural log)."
-    if np.all(np.isfinite(expected)) and np.allclose(answer / math.log(2), expected, rtol=rtol, atol=atol):
-        return f"{what} looks like it is in nats; the exercise asks for bits (log base 2)."
-    if np.any(expected != 0) and np.allclose(-answer, expected, rtol=rtol, atol=atol):
-        return f"{what} has the wrong sign."
-    if answer.size == 1:
-        direction = "too large" if answer.item() > expected.item() else "too small"
-        return f"{what} is {direction}. Check the formula and which distribution comes first."
-    return f"{what} is not right in {int(np.sum(~np.isclose(answer, expected, rtol=rtol, atol=atol)))} entries."

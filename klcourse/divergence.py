@@ -143,14 +143,18 @@ def kl_normal(mu_p, sigma_p, mu_q, sigma_q):
 
 def _cholesky(cov, name):
     if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
-        raise ValueError(f"`{name}` must be a square matrix (or a batch of them); got shape {cov.shape}")
+        raise ValueError(
+            f"`{name}` must be a square matrix (or a batch of them); got shape {cov.shape}"
+        )
     asymmetry = np.abs(cov - np.swapaxes(cov, -1, -2)).max()
     if asymmetry > 1e-8 * max(1.0, np.abs(cov).max()):
         raise ValueError(f"`{name}` must be symmetric; largest |Σ - Σᵀ| is {asymmetry:.3g}")
     try:
         return np.linalg.cholesky(cov)
     except np.linalg.LinAlgError as error:
-        raise ValueError(f"`{name}` must be positive definite; its Cholesky factorisation failed") from error
+        raise ValueError(
+            f"`{name}` must be positive definite; its Cholesky factorisation failed"
+        ) from error
 
 
 def kl_mvn(mu_p, cov_p, mu_q, cov_q):
@@ -197,7 +201,9 @@ def kl_mvn(mu_p, cov_p, mu_q, cov_q):
         ("mu_q", mu_q.shape[-1] if mu_q.ndim else None, dim),
     ):
         if value != expected:
-            raise ValueError(f"`{name}` must have dimension {expected} (that of `cov_q`); got {value}")
+            raise ValueError(
+                f"`{name}` must have dimension {expected} (that of `cov_q`); got {value}"
+            )
     batch = np.broadcast_shapes(
         mu_p.shape[:-1], mu_q.shape[:-1], cov_p.shape[:-2], cov_q.shape[:-2]
     )
@@ -436,12 +442,16 @@ def kl_monte_carlo(p, q, *, num_samples, seed, estimator="k1"):
       J. Schulman, "Approximating KL divergence", 2020.
     """
     if not callable(getattr(p, "sample", None)):
-        raise TypeError(f"`p` must be a distribution with a `sample` method; got {type(p).__name__}")
+        raise TypeError(
+            f"`p` must be a distribution with a `sample` method; got {type(p).__name__}"
+        )
     _validate.has_log_prob(p, "p")
     _validate.has_log_prob(q, "q")
     num_samples = _validate.positive_int(num_samples, "num_samples")
     if num_samples < 2:
-        raise ValueError(f"`num_samples` must be at least 2 for a standard error; got {num_samples}")
+        raise ValueError(
+            f"`num_samples` must be at least 2 for a standard error; got {num_samples}"
+        )
     _validate.one_of(estimator, "estimator", ESTIMATORS)
     terms = _estimator_terms(p, q, num_samples, _validate.stateless_seed(seed), estimator)
     terms = np.asarray(terms, dtype=np.float64)

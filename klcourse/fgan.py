@@ -59,8 +59,10 @@ def reverse_kl_bound(critic_real, critic_fake):
 
 def _mlp(widths, out, seed, activation, name):
     init = tf_keras.initializers.GlorotUniform
-    layers = [tf_keras.layers.Dense(w, activation=activation, kernel_initializer=init(seed + i))
-              for i, w in enumerate(widths)]
+    layers = [
+        tf_keras.layers.Dense(w, activation=activation, kernel_initializer=init(seed + i))
+        for i, w in enumerate(widths)
+    ]
     layers.append(tf_keras.layers.Dense(out, kernel_initializer=init(seed + len(widths))))
     return tf_keras.Sequential(layers, name=name)
 
@@ -133,7 +135,9 @@ def train_reverse_kl_gan(
         step_seed = tf.random.experimental.stateless_fold_in(base_seed, step * 16 + k)
         noise_seed, index_seed = tf.unstack(tf.random.experimental.stateless_split(step_seed, 2))
         noise = tf.random.stateless_uniform([batch_size, latent_dim], noise_seed)
-        index = tf.random.stateless_uniform([batch_size], index_seed, 0, data.shape[0], dtype=tf.int32)
+        index = tf.random.stateless_uniform(
+            [batch_size], index_seed, 0, data.shape[0], dtype=tf.int32
+        )
         return tf.gather(standardised, index), noise
 
     # XLA compiles the loop into one program that runs its steps in order. Without it,
@@ -157,8 +161,11 @@ def train_reverse_kl_gan(
             generator_opt.apply_gradients(zip(grads, generator.trainable_variables))
             return i + 1, bounds.write(i, bound)
 
-        _, bounds = tf.while_loop(lambda i, _: i < num_steps, step,
-                                  (tf.constant(0), tf.TensorArray(tf.float32, size=num_steps)))
+        _, bounds = tf.while_loop(
+            lambda i, _: i < num_steps,
+            step,
+            (tf.constant(0), tf.TensorArray(tf.float32, size=num_steps)),
+        )
         return bounds.stack()
 
     bound = np.asarray(train(tf.constant(num_steps)), dtype=np.float64)

@@ -67,7 +67,9 @@ def student_notebook(notebook):
     from nbgrader.preprocessors import ClearSolutions
 
     notebook = copy.deepcopy(notebook)
-    clear = ClearSolutions(enforce_metadata=False, code_stub={"python": STUB}, text_stub="YOUR ANSWER HERE")
+    clear = ClearSolutions(
+        enforce_metadata=False, code_stub={"python": STUB}, text_stub="YOUR ANSWER HERE"
+    )
     notebook, _ = clear.preprocess(notebook, {"language": "python"})
     kept, inside_solution = [], False
     for cell in notebook.cells:
@@ -132,23 +134,29 @@ def build_student_edition(out=ROOT / "_build" / "student", *, repository_url=Non
     for name in ("references.md", "references.bib", "favicon.png"):
         shutil.copy(ROOT / name, source / name)
     # The landing page's pointer to the instructor pages, which the student book omits.
-    intro = re.sub(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?", "",
-                   (ROOT / "intro.md").read_text(), flags=re.S)
+    intro = re.sub(
+        r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?",
+        "",
+        (ROOT / "intro.md").read_text(),
+        flags=re.S,
+    )
     (source / "intro.md").write_text(intro)
     shutil.copytree(ROOT / "_ext", source / "_ext")
     (source / "_toc.yml").write_text(_student_toc((ROOT / "_toc.yml").read_text()))
     config = (ROOT / "_config.yml").read_text()
-    config = config.replace("title: \"KL divergence: an executable course\"",
-                            "title: \"KL divergence: an executable course (student edition)\"")
+    config = config.replace(
+        'title: "KL divergence: an executable course"',
+        'title: "KL divergence: an executable course (student edition)"',
+    )
     config = config.replace("  config:\n", "  config:\n    hide_solutions: true\n", 1)
     if repository_url:
         config = re.sub(r"(repository:\n  url: ).*", rf"\g<1>{repository_url}", config)
     (source / "_config.yml").write_text(config)
     if build_html:
         subprocess.run(
-            [JUPYTER_BOOK, "build", str(source), "--all",
-             "--warningiserror", "--keep-going"],
-            check=True, stdout=subprocess.DEVNULL,
+            [JUPYTER_BOOK, "build", str(source), "--all", "--warningiserror", "--keep-going"],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         shutil.move(str(source / "_build" / "html"), str(out / "html"))
         shutil.rmtree(source / "_build")
@@ -217,19 +225,27 @@ def grade_notebook(path, *, cell_timeout=60, notebook_timeout=600):
     expected = [e for e in check.exercises() if e.chapter == chapter]
     report = {"results": {}, "problems": []}
     if not expected:
-        report["problems"].append(f"{pathlib.Path(path).name}: not a chapter notebook name; nothing to grade")
+        report["problems"].append(
+            f"{pathlib.Path(path).name}: not a chapter notebook name; nothing to grade"
+        )
     else:
         code = _RUNNER % {"marker": RESULTS_MARKER, "cwd": str(pathlib.Path(path).parent)}
-        process = subprocess.Popen([sys.executable, "-c", code, str(path), str(cell_timeout)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, str(path), str(cell_timeout)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
         try:
             stdout, _ = process.communicate(timeout=notebook_timeout)
             report = json.loads(stdout.strip().splitlines()[-1])
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)  # the kernel too
             process.communicate()
-            report["problems"].append(f"stopped after the notebook time limit of {notebook_timeout} s")
+            report["problems"].append(
+                f"stopped after the notebook time limit of {notebook_timeout} s"
+            )
         except (json.JSONDecodeError, IndexError):
             report["problems"].append("the grading run ended without a report")
     points = {}
@@ -237,7 +253,9 @@ def grade_notebook(path, *, cell_timeout=60, notebook_timeout=600):
         passed = report["results"].get(exercise.id)
         points[exercise.id] = exercise.points if passed else 0
         if passed is None and report["results"]:
-            report["problems"].append(f"{exercise.id}: its check did not run (cell deleted or never reached)")
+            report["problems"].append(
+                f"{exercise.id}: its check did not run (cell deleted or never reached)"
+            )
     return {
         "points": points,
         "score": sum(points.values()),
@@ -246,7 +264,9 @@ def grade_notebook(path, *, cell_timeout=60, notebook_timeout=600):
     }
 
 
-def grade(submissions, out=ROOT / "_build" / "grades", *, cell_timeout=60, notebook_timeout=600, jobs=None):
+def grade(
+    submissions, out=ROOT / "_build" / "grades", *, cell_timeout=60, notebook_timeout=600, jobs=None
+):
     """Grade a folder of submissions: ``submissions/<student>/<chapter>.ipynb``.
 
     Writes ``out/grades.csv`` (one row per student: total, maximum, points per
@@ -271,10 +291,22 @@ def grade(submissions, out=ROOT / "_build" / "grades", *, cell_timeout=60, noteb
     if not submissions.is_dir():
         raise ValueError(f"`submissions` must be a folder of student folders; got {submissions}")
     students = sorted(p for p in submissions.iterdir() if p.is_dir())
-    tasks = [(student.name, path) for student in students for path in sorted(student.glob("*.ipynb"))]
+    tasks = [
+        (student.name, path) for student in students for path in sorted(student.glob("*.ipynb"))
+    ]
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs or os.cpu_count()) as pool:
-        graded = list(pool.map(lambda task: (task[0], task[1].name, grade_notebook(
-            task[1], cell_timeout=cell_timeout, notebook_timeout=notebook_timeout)), tasks))
+        graded = list(
+            pool.map(
+                lambda task: (
+                    task[0],
+                    task[1].name,
+                    grade_notebook(
+                        task[1], cell_timeout=cell_timeout, notebook_timeout=notebook_timeout
+                    ),
+                ),
+                tasks,
+            )
+        )
     all_ids = [e.id for e in check.exercises()]
     rows = []
     for student in students:
@@ -283,16 +315,30 @@ def grade(submissions, out=ROOT / "_build" / "grades", *, cell_timeout=60, noteb
         problems = [f"{name}: {p}" for name, report in mine for p in report["problems"]]
         if not mine:
             problems.append("no notebooks submitted")
-        rows.append({"student": student.name, "score": sum(r["score"] for _, r in mine),
-                     "max_score": sum(r["max_score"] for _, r in mine), "points": points, "problems": problems})
+        rows.append(
+            {
+                "student": student.name,
+                "score": sum(r["score"] for _, r in mine),
+                "max_score": sum(r["max_score"] for _, r in mine),
+                "points": points,
+                "problems": problems,
+            }
+        )
     out.mkdir(parents=True, exist_ok=True)
     graded_ids = [i for i in all_ids if any(i in row["points"] for row in rows)]
     with open(out / "grades.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", "score", "max_score", *graded_ids, "problems"])
         for row in rows:
-            writer.writerow([row["student"], row["score"], row["max_score"],
-                             *[row["points"].get(i, "") for i in graded_ids], " | ".join(row["problems"])])
+            writer.writerow(
+                [
+                    row["student"],
+                    row["score"],
+                    row["max_score"],
+                    *[row["points"].get(i, "") for i in graded_ids],
+                    " | ".join(row["problems"]),
+                ]
+            )
     (out / "summary.md").write_text(_summary(rows, graded_ids))
     return rows
 
@@ -302,7 +348,10 @@ def _summary(rows, ids):
     if rows:
         scores = [r["score"] / r["max_score"] for r in rows if r["max_score"]]
         if scores:
-            lines += [f"Mean score: {100 * sum(scores) / len(scores):.0f}% of the available points.", ""]
+            lines += [
+                f"Mean score: {100 * sum(scores) / len(scores):.0f}% of the available points.",
+                "",
+            ]
         lines += ["| exercise | students who passed |", "| --- | ---: |"]
         for exercise_id in ids:
             attempted = [r for r in rows if exercise_id in r["points"]]
@@ -337,18 +386,27 @@ def exercise_index():
     from klcourse import check
 
     registry = {e.id: e for e in check.exercises()}
-    lines = ["| chapter | exercise | title | topic | checked | points |", "| ---: | --- | --- | --- | --- | ---: |"]
+    lines = [
+        "| chapter | exercise | title | topic | checked | points |",
+        "| ---: | --- | --- | --- | --- | ---: |",
+    ]
     for chapter, label, title in _exercises_in_notebooks():
         exercise = registry.get(label)
         if exercise:
-            lines.append(f"| {chapter} | `{label}` | {title} | {exercise.topic} | automatically | {exercise.points} |")
+            lines.append(
+                f"| {chapter} | `{label}` | {title} | {exercise.topic} | automatically | {exercise.points} |"
+            )
         else:
-            lines.append(f"| {chapter} | `{label}` | {title} | derivation | by the instructor | — |")
+            lines.append(
+                f"| {chapter} | `{label}` | {title} | derivation | by the instructor | — |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m klcourse.instructor", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m klcourse.instructor", description=__doc__.split("\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     student = commands.add_parser("student", help="build the student edition")
     student.add_argument("--out", default=str(ROOT / "_build" / "student"))
@@ -362,12 +420,19 @@ def main(argv=None):
     commands.add_parser("index", help="print the exercise index")
     args = parser.parse_args(argv)
     if args.command == "student":
-        out = build_student_edition(args.out, repository_url=args.repository_url, build_html=not args.no_html)
+        out = build_student_edition(
+            args.out, repository_url=args.repository_url, build_html=not args.no_html
+        )
         print(f"Student notebooks: {out / 'notebooks' / 'chapters'}")
         if not args.no_html:
             print(f"Student book: {out / 'html' / 'index.html'}")
     elif args.command == "grade":
-        rows = grade(args.submissions, args.out, cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout)
+        rows = grade(
+            args.submissions,
+            args.out,
+            cell_timeout=args.cell_timeout,
+            notebook_timeout=args.notebook_timeout,
+        )
         print((pathlib.Path(args.out) / "summary.md").read_text())
         print(f"Grades: {pathlib.Path(args.out) / 'grades.csv'} ({len(rows)} students)")
     else:

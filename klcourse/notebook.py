@@ -6,8 +6,8 @@ without the book's tool chain and still builds unchanged.
 """
 
 import IPython
-import numpy as np
 import matplotlib as mpl
+import numpy as np
 import seaborn as sns
 
 __all__ = ["glue", "setup_figures"]
@@ -36,7 +36,9 @@ def glue(name, value, display=False):
         bundle, metadata = IPython.core.formatters.format_display_data(value)
         prefix = "" if display else _GLUE_PREFIX
         metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
-        IPython.display.display({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
+        IPython.display.display(
+            {prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata
+        )
     else:
         myst_glue(name, value, display=display)
 

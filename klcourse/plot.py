@@ -61,7 +61,9 @@ def density_1d(ax, dists, x, *, labels=None, styles=None):
     x = _validate.as_float_array(x, "x")
     labels = labels or [None] * len(dists)
     styles = styles or [{}] * len(dists)
-    lines = [ax.plot(x, _prob(d, x), label=lab, **sty)[0] for d, lab, sty in zip(dists, labels, styles)]
+    lines = [
+        ax.plot(x, _prob(d, x), label=lab, **sty)[0] for d, lab, sty in zip(dists, labels, styles)
+    ]
     ax.set_xlabel("$x$")
     ax.set_ylabel("density")
     if any(labels):
@@ -212,9 +214,15 @@ class FitAnimation:
 # which leaves blank buttons offline (a classroom without internet) and outside a page
 # that happens to load it. Plain Unicode symbols work everywhere.
 _PLAYER_ICONS = {
-    "fa fa-minus": "\u2212", "fa fa-plus": "+", "fa fa-fast-backward": "\u21e4",
-    "fa fa-step-backward": "\u25c1", "fa fa-play fa-flip-horizontal": "\u25c0", "fa fa-pause": "\u275a\u275a",
-    "fa fa-play": "\u25b6", "fa fa-step-forward": "\u25b7", "fa fa-fast-forward": "\u21e5",
+    "fa fa-minus": "\u2212",
+    "fa fa-plus": "+",
+    "fa fa-fast-backward": "\u21e4",
+    "fa fa-step-backward": "\u25c1",
+    "fa fa-play fa-flip-horizontal": "\u25c0",
+    "fa fa-pause": "\u275a\u275a",
+    "fa fa-play": "\u25b6",
+    "fa fa-step-forward": "\u25b7",
+    "fa fa-fast-forward": "\u21e5",
 }
 
 
@@ -223,7 +231,11 @@ def _offline_player(html):
     for icon, symbol in _PLAYER_ICONS.items():
         html = html.replace(f'<i class="{icon}"></i>', f'<span aria-hidden="true">{symbol}</span>')
     # Frames are images: give them alternative text.
-    return re.sub(r'<img id="(_anim_img\w+)">', r'<img id="\1" alt="Animation of the fit, one frame per step shown">', html)
+    return re.sub(
+        r'<img id="(_anim_img\w+)">',
+        r'<img id="\1" alt="Animation of the fit, one frame per step shown">',
+        html,
+    )
 
 
 class _BlitHTMLWriter(animation.HTMLWriter):
@@ -248,7 +260,7 @@ def animate_fit_1d(trace, make_q, target, x, *, frames=40, fps=8, title="fit", y
     """Animate a univariate fit: the target's density and q's density at each frame.
 
     Args:
-      trace: a `klcourse.fit.FitTrace`.
+      trace: a `klcourse.fitting.FitTrace`.
       make_q: callable taking the trace's parameters as keyword arrays with a leading
         frame axis (e.g. ``tfd.Normal``) and returning a batch of distributions.
       target: the target distribution (drawn once).
@@ -305,12 +317,27 @@ def animate_fit_2d(panels, make_q, target, xlim, ylim, *, frames=30, fps=6, num=
     rows = frame_indices(num_rows, frames)
     X, Y, target_density = density_grid(target, xlim, ylim, num)
     contour_levels = np.linspace(0, target_density.max(), levels + 1)[1:]
-    q_grids = [density_grid(_batched(make_q, trace, rows), xlim, ylim, num)[2] for trace, _ in panels]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.6), dpi=72,
-                             layout="constrained", squeeze=False)
+    q_grids = [
+        density_grid(_batched(make_q, trace, rows), xlim, ylim, num)[2] for trace, _ in panels
+    ]
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(3.4 * len(panels), 3.6),
+        dpi=72,
+        layout="constrained",
+        squeeze=False,
+    )
     axes = axes[0]
     for ax, (_, title) in zip(axes, panels):
-        ax.contourf(X, Y, target_density, levels=np.append(contour_levels, target_density.max() * 1.01), cmap="Greys", alpha=0.45)
+        ax.contourf(
+            X,
+            Y,
+            target_density,
+            levels=np.append(contour_levels, target_density.max() * 1.01),
+            cmap="Greys",
+            alpha=0.45,
+        )
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_2$")
         ax.set_aspect("equal")

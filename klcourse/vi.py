@@ -18,7 +18,12 @@ import numpy as np
 
 from klcourse import _validate
 
-__all__ = ["LinearGaussianPosterior", "linear_gaussian_posterior", "linear_gaussian_elbo"]
+__all__ = [
+    "LinearGaussianPosterior",
+    "linear_gaussian_posterior",
+    "linear_gaussian_elbo",
+    "mean_field_optimum",
+]
 
 
 class LinearGaussianPosterior(NamedTuple):
@@ -35,7 +40,9 @@ def _check(design, y, noise_scale, prior_scale):
     if design.ndim != 2:
         raise ValueError(f"`design` must be a matrix [n, d]; got shape {design.shape}")
     if y.shape != (design.shape[0],):
-        raise ValueError(f"`y` must have shape ({design.shape[0]},) to match `design`; got {y.shape}")
+        raise ValueError(
+            f"`y` must have shape ({design.shape[0]},) to match `design`; got {y.shape}"
+        )
     noise_scale = float(_validate.positive(noise_scale, "noise_scale"))
     prior_scale = float(_validate.positive(prior_scale, "prior_scale"))
     return design, y, noise_scale, prior_scale
@@ -74,7 +81,9 @@ def linear_gaussian_posterior(design, y, *, noise_scale, prior_scale=1.0):
     marginal_chol = np.linalg.cholesky(marginal)
     whitened = np.linalg.solve(marginal_chol, y)
     log_evidence = -0.5 * (
-        whitened @ whitened + 2 * np.sum(np.log(np.diag(marginal_chol))) + len(y) * math.log(2 * math.pi)
+        whitened @ whitened
+        + 2 * np.sum(np.log(np.diag(marginal_chol)))
+        + len(y) * math.log(2 * math.pi)
     )
     return LinearGaussianPosterior(mean, cov, float(log_evidence))
 
@@ -108,17 +117,51 @@ def linear_gaussian_elbo(design, y, q_mean, q_cov, *, noise_scale, prior_scale=1
     q_mean = _validate.as_float_array(q_mean, "q_mean")
     q_cov = _validate.as_float_array(q_cov, "q_cov")
     if q_mean.shape != (d,) or q_cov.shape != (d, d):
-        raise ValueError(f"`q_mean` and `q_cov` must have shapes ({d},) and ({d}, {d}); got {q_mean.shape} and {q_cov.shape}")
+        raise ValueError(
+            f"`q_mean` and `q_cov` must have shapes ({d},) and ({d}, {d}); got {q_mean.shape} and {q_cov.shape}"
+        )
     try:
         chol = np.linalg.cholesky(q_cov)
     except np.linalg.LinAlgError as error:
         raise ValueError("`q_cov` must be positive definite") from error
     residual = y - design @ q_mean
-    expected_log_likelihood = -0.5 * n * math.log(2 * math.pi * noise_scale**2) - 0.5 / noise_scale**2 * (
-        residual @ residual + np.trace(design @ q_cov @ design.T)
-    )
-    expected_log_prior = -0.5 * d * math.log(2 * math.pi * prior_scale**2) - 0.5 / prior_scale**2 * (
-        q_mean @ q_mean + np.trace(q_cov)
-    )
+    expected_log_likelihood = -0.5 * n * math.log(
+        2 * math.pi * noise_scale**2
+    ) - 0.5 / noise_scale**2 * (residual @ residual + np.trace(design @ q_cov @ design.T))
+    expected_log_prior = -0.5 * d * math.log(
+        2 * math.pi * prior_scale**2
+    ) - 0.5 / prior_scale**2 * (q_mean @ q_mean + np.trace(q_cov))
     entropy = 0.5 * d * (1 + math.log(2 * math.pi)) + np.sum(np.log(np.diag(chol)))
     return float(expected_log_likelihood + expected_log_prior + entropy)
+
+
+def mean_field_optimum(cov):
+    r"""Covariance of the diagonal Gaussian closest to N(μ, Σ) in reverse KL.
+
+    Among q = N(μ, diag(v)), KL(q‖N(μ, Σ)) is smallest at
+
+    .. math:: v_j = 1 / (\Sigma^{-1})_{jj},
+
+    the conditional variances of p (chapter 3; the mean-field solution of chapter 5).
+
+    Args:
+      cov: symmetric positive-definite matrix ``[d, d]``, array-like.
+
+    Returns:
+      ``numpy.ndarray`` ``[d, d]``: the diagonal covariance ``diag(v)``.
+
+    Raises:
+      ValueError: if ``cov`` is not a square matrix or not positive definite.
+
+    Examples:
+      >>> mean_field_optimum([[1.0, 0.5], [0.5, 2.0]]).diagonal()
+      array([0.875, 1.75 ])
+    """
+    cov = _validate.as_float_array(cov, "cov")
+    if cov.ndim != 2 or cov.shape[0] != cov.shape[1]:
+        raise ValueError(f"`cov` must be a square matrix; got shape {cov.shape}")
+    try:
+        np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise ValueError("`cov` must be positive definite") from None
+    return np.diag(1.0 / np.diag(np.linalg.inv(cov)))

@@ -17,6 +17,9 @@ from klcourse.instructor import JUPYTER_BOOK, ROOT
 def full_book(tmp_path_factory):
     """The course's HTML book, built from the working tree with warnings as errors."""
     out = tmp_path_factory.mktemp("full-book")
-    subprocess.run([JUPYTER_BOOK, "build", str(ROOT), "--all", "--warningiserror", "--path-output", str(out)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [JUPYTER_BOOK, "build", str(ROOT), "--all", "--warningiserror", "--path-output", str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return pathlib.Path(out) / "_build" / "html"

@@ -47,17 +47,28 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def browser():
     if not (CHROMIUM and CHROMEDRIVER):
-        pytest.fail("chromium and chromedriver are required: `make test` installs Debian's packages")
+        pytest.fail(
+            "chromium and chromedriver are required: `make test` installs Debian's packages"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-quic", "--window-size=1280,1600",
-                 # Offline: every host but this machine fails to resolve.
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--window-size=1280,1600",
+        # Offline: every host but this machine fails to resolve.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -75,13 +86,17 @@ def load(browser, url):
     browser.execute_async_script(
         "const done = arguments[0];"
         "if (window.MathJax && MathJax.startup && MathJax.startup.promise) {"
-        "  MathJax.startup.promise.then(() => done(true)); } else { done(false); }")
+        "  MathJax.startup.promise.then(() => done(true)); } else { done(false); }"
+    )
     return browser.get_log("browser")
 
 
 def pages(book):
-    return sorted(p.relative_to(book).as_posix() for p in book.rglob("*.html")
-                  if "_static" not in p.parts and p.name not in ("genindex.html", "search.html"))
+    return sorted(
+        p.relative_to(book).as_posix()
+        for p in book.rglob("*.html")
+        if "_static" not in p.parts and p.name not in ("genindex.html", "search.html")
+    )
 
 
 def test_every_page_renders_offline(book, server, browser):
@@ -90,7 +105,8 @@ def test_every_page_renders_offline(book, server, browser):
         severe = [entry["message"] for entry in log if entry["level"] == "SEVERE"]
         assert not severe, f"{page}: console errors {severe}"
         broken = browser.execute_script(
-            "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+            "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+        )
         assert not broken, f"{page}: images that did not load: {broken}"
         text = browser.execute_script("return document.body.innerText")
         raw_tex = re.findall(r"\\frac|\\mathrm|\\sum_|\$\$", text)
@@ -116,11 +132,17 @@ def test_animations_have_controls_that_step_frames(server, browser):
         assert players, f"{chapter}: no animation player"
         player_id = players[0].get_attribute("id").removeprefix("_anim_img")
         first = players[0].get_attribute("src")
-        next_button = browser.find_element("css selector", f"button[onclick='anim{player_id}.next_frame()']")
+        next_button = browser.find_element(
+            "css selector", f"button[onclick='anim{player_id}.next_frame()']"
+        )
         assert next_button.get_attribute("title") == "Next frame"
         browser.execute_script("arguments[0].scrollIntoView(); arguments[0].click();", next_button)
-        assert players[0].get_attribute("src") != first, f"{chapter}: 'next frame' did not change the frame"
-        icons = browser.execute_script(f"return document.querySelector('button[title=\"Play\"]').innerText")
+        assert players[0].get_attribute("src") != first, (
+            f"{chapter}: 'next frame' did not change the frame"
+        )
+        icons = browser.execute_script(
+            "return document.querySelector('button[title=\"Play\"]').innerText"
+        )
         assert icons.strip(), f"{chapter}: play button has no visible symbol"
 
 
@@ -129,8 +151,12 @@ def test_search_finds_reparameterization(server, browser):
 
     load(browser, f"{server}/search.html?q=reparameterization")
     WebDriverWait(browser, 30).until(
-        lambda b: b.find_elements("css selector", "#search-results ul.search li"))
-    hits = [a.get_attribute("href") for a in browser.find_elements("css selector", "#search-results ul.search li a")]
+        lambda b: b.find_elements("css selector", "#search-results ul.search li")
+    )
+    hits = [
+        a.get_attribute("href")
+        for a in browser.find_elements("css selector", "#search-results ul.search li a")
+    ]
     assert any("04_monte_carlo" in h for h in hits), hits
 
 
@@ -141,7 +167,10 @@ def test_colab_links_point_at_each_chapter(book):
         page = (book / "chapters" / f"{chapter}.html").read_text()
         links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page)
         assert links, f"{chapter}: no Colab launch link"
-        assert all(link.endswith(f"/github/{repository}/blob/main/chapters/{chapter}.ipynb") for link in links), links
+        assert all(
+            link.endswith(f"/github/{repository}/blob/main/chapters/{chapter}.ipynb")
+            for link in links
+        ), links
 
 
 class LinkCollector(html.parser.HTMLParser):
@@ -158,7 +187,11 @@ class LinkCollector(html.parser.HTMLParser):
             if not value:
                 continue
             if value.startswith(("http://", "https://", "//")):
-                if tag == "script" or (tag == "link" and "stylesheet" in attrs.get("rel", "")) or tag == "img":
+                if (
+                    tag == "script"
+                    or (tag == "link" and "stylesheet" in attrs.get("rel", ""))
+                    or tag == "img"
+                ):
                     self.external.append(value)
             elif not value.startswith(("mailto:", "javascript:", "data:")):
                 self.links.append(value)
@@ -192,10 +225,17 @@ def test_figures_have_alt_text_captions_and_opaque_backgrounds(book):
     for chapter in CHAPTERS:
         page = (book / "chapters" / f"{chapter}.html").read_text()
         for attrs in parsed(book / "chapters" / f"{chapter}.html").images:
-            assert attrs.get("alt", "").strip(), f"{chapter}: image without alt text: {attrs.get('src', '')[:60]}"
+            assert attrs.get("alt", "").strip(), (
+                f"{chapter}: image without alt text: {attrs.get('src', '')[:60]}"
+            )
         figures = re.findall(r"<figure.*?</figure>", page, re.S)
         images_outside_figures = re.sub(r"<figure.*?</figure>", "", page, flags=re.S)
-        stray = [src for src in re.findall(r'<img [^>]*src="(_images/[^"]+|\.\./_images/[^"]+)"', images_outside_figures)]
+        stray = [
+            src
+            for src in re.findall(
+                r'<img [^>]*src="(_images/[^"]+|\.\./_images/[^"]+)"', images_outside_figures
+            )
+        ]
         assert not stray, f"{chapter}: figures without a caption: {stray}"
         assert all("<figcaption" in f for f in figures), f"{chapter}: a figure without a caption"
     for image in (book / "_images").glob("*.png"):

@@ -5,7 +5,7 @@ import math
 import pytest
 
 import klcourse as kc
-from klcourse.check import close
+from klcourse.hints import close
 
 
 def test_close_accepts_and_describes_mistakes():
@@ -58,11 +58,15 @@ def test_register_refuses_duplicates():
 def test_glue_stores_numpy_scalars_as_plain_numbers():
     # Regression: NumPy 2 reprs np.float64 as "np.float64(...)", which the book's
     # `{glue:text}` formatting cannot parse.
-    import numpy as np
     from unittest import mock
 
+    import numpy as np
+
     # Without myst-nb (plain Colab) kc.glue writes the bundle itself: check that path.
-    with mock.patch.dict("sys.modules", {"myst_nb": None}), mock.patch("IPython.display.display") as display:
+    with (
+        mock.patch.dict("sys.modules", {"myst_nb": None}),
+        mock.patch("IPython.display.display") as display,
+    ):
         assert kc.glue("x", np.float64(0.25)) is None  # nothing echoed as a cell's value
         kc.glue("y", np.float32(0.5))
     bundles = [call.args[0] for call in display.call_args_list]

@@ -15,8 +15,19 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 # What a Colab runtime ships that the notebooks use (plus the kernel machinery).
-COLAB_PACKAGES = ["tensorflow==2.21.*", "tensorflow-probability==0.25.*", "tf-keras==2.21.*", "numpy", "scipy",
-                  "matplotlib", "seaborn", "ipython", "ipykernel", "nbclient", "nbformat"]
+COLAB_PACKAGES = [
+    "tensorflow==2.21.*",
+    "tensorflow-probability==0.25.*",
+    "tf-keras==2.21.*",
+    "numpy",
+    "scipy",
+    "matplotlib",
+    "seaborn",
+    "ipython",
+    "ipykernel",
+    "nbclient",
+    "nbformat",
+]
 
 RUN = r"""
 import json, sys, nbformat
@@ -32,13 +43,27 @@ print(json.dumps([o.get("ename") or o.get("text", "")[:300] for o in bad]))
 @pytest.fixture(scope="module")
 def colab_python(tmp_path_factory):
     root = tmp_path_factory.mktemp("colab")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(root / "dist"), str(ROOT)],
-                   check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "-w",
+            str(root / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+    )
     wheel = next((root / "dist").glob("klcourse-*.whl"))
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
     python = root / "venv" / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", *COLAB_PACKAGES], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)], check=True
+    )
     # The wheel needs nothing beyond what Colab ships:
     subprocess.run([str(python), "-m", "pip", "check"], check=True, stdout=subprocess.DEVNULL)
     return python
@@ -48,19 +73,28 @@ def colab_python(tmp_path_factory):
 def test_chapter_runs_alone_with_colab_packages(colab_python, chapter, tmp_path):
     alone = tmp_path / chapter.name
     shutil.copy(chapter, alone)  # an empty folder: no repository files within reach
-    result = subprocess.run([str(colab_python), "-c", RUN, str(alone)], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=900)
+    result = subprocess.run(
+        [str(colab_python), "-c", RUN, str(alone)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     problems = json.loads(result.stdout.strip().splitlines()[-1])
     assert problems == [], problems
 
 
 def test_setup_cell_installs_from_the_configured_repository_only_in_colab():
-    repository = re.search(r"repository:\n  url: (\S+)", (ROOT / "_config.yml").read_text()).group(1)
+    repository = re.search(r"repository:\n  url: (\S+)", (ROOT / "_config.yml").read_text()).group(
+        1
+    )
     for chapter in CHAPTERS:
         first = nbformat.read(chapter, as_version=4).cells[0]
         assert first.cell_type == "code" and "remove-cell" in first.metadata.get("tags", [])
-        assert f"git+{repository}" in first.source, f"{chapter.name}: set-up cell does not use {repository}"
+        assert f"git+{repository}" in first.source, (
+            f"{chapter.name}: set-up cell does not use {repository}"
+        )
         # Elsewhere: nothing happens.
         with unittest.mock.patch("subprocess.run") as run:
             exec(first.source, {})
@@ -76,9 +110,13 @@ def test_setup_cell_installs_from_the_configured_repository_only_in_colab():
                 return None
             return real_find_spec(name, *args)
 
-        with unittest.mock.patch("subprocess.run") as run, \
-                unittest.mock.patch("importlib.util.find_spec", side_effect=find_spec), \
-                unittest.mock.patch.dict(sys.modules, {"google.colab": fake_colab}):
+        with (
+            unittest.mock.patch("subprocess.run") as run,
+            unittest.mock.patch("importlib.util.find_spec", side_effect=find_spec),
+            unittest.mock.patch.dict(sys.modules, {"google.colab": fake_colab}),
+        ):
             exec(first.source, {})
         command = run.call_args.args[0]
-        assert command[1:4] == ["-m", "pip", "install"] and f"klcourse @ git+{repository}" in command
+        assert (
+            command[1:4] == ["-m", "pip", "install"] and f"klcourse @ git+{repository}" in command
+        )

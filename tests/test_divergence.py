@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 import scipy.stats
+import tensorflow_probability as tfp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import klcourse as kc
-import tensorflow_probability as tfp
 
 tfd = tfp.distributions
 f64 = np.float64
@@ -78,19 +78,25 @@ def test_discrete_zero_conventions():
 def test_discrete_axis_and_broadcast():
     p = np.array([[0.2, 0.8], [0.5, 0.5]])
     q = np.array([0.4, 0.6])
-    np.testing.assert_allclose(kc.kl_discrete(p, q), scipy.stats.entropy(p.T, q[:, None]), rtol=1e-12)
-    np.testing.assert_allclose(kc.kl_discrete(p.T, q[:, None], axis=0), scipy.stats.entropy(p.T, q[:, None]))
+    np.testing.assert_allclose(
+        kc.kl_discrete(p, q), scipy.stats.entropy(p.T, q[:, None]), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        kc.kl_discrete(p.T, q[:, None], axis=0), scipy.stats.entropy(p.T, q[:, None])
+    )
 
 
-probability = hnp.arrays(
-    np.float64, st.integers(2, 6), elements=st.floats(0.01, 1.0)
-).map(lambda a: a / a.sum())
+probability = hnp.arrays(np.float64, st.integers(2, 6), elements=st.floats(0.01, 1.0)).map(
+    lambda a: a / a.sum()
+)
 
 
 @settings(max_examples=60, deadline=None)
 @given(probability, st.data())
 def test_discrete_gibbs_inequality_and_identity(p, data):
-    q = data.draw(hnp.arrays(np.float64, p.shape, elements=st.floats(0.01, 1.0)).map(lambda a: a / a.sum()))
+    q = data.draw(
+        hnp.arrays(np.float64, p.shape, elements=st.floats(0.01, 1.0)).map(lambda a: a / a.sum())
+    )
     assert kc.kl_discrete(p, q) >= -1e-15
     assert kc.kl_discrete(p, p) == pytest.approx(0.0, abs=1e-15)
     # cross-entropy = entropy + KL
@@ -109,7 +115,9 @@ def test_discrete_chain_rule_for_products(n, m, data):
     p1, q1 = data.draw(simplex(n)), data.draw(simplex(n))
     p2, q2 = data.draw(simplex(m)), data.draw(simplex(m))
     joint = kc.kl_discrete(np.outer(p1, p2).ravel(), np.outer(q1, q2).ravel())
-    assert joint == pytest.approx(kc.kl_discrete(p1, q1) + kc.kl_discrete(p2, q2), rel=1e-9, abs=1e-12)
+    assert joint == pytest.approx(
+        kc.kl_discrete(p1, q1) + kc.kl_discrete(p2, q2), rel=1e-9, abs=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -140,7 +148,10 @@ def test_discrete_bad_types_and_base():
 # ---------------------------------------------------------------- normal and mvn
 @settings(max_examples=60, deadline=None)
 @given(
-    st.floats(-5, 5), st.floats(0.2, 5), st.floats(-5, 5), st.floats(0.2, 5),
+    st.floats(-5, 5),
+    st.floats(0.2, 5),
+    st.floats(-5, 5),
+    st.floats(0.2, 5),
 )
 def test_normal_closed_form_matches_tfp(mu_p, s_p, mu_q, s_q):
     expected = float(tfd.kl_divergence(normal(mu_p, s_p), normal(mu_q, s_q)))
@@ -156,11 +167,20 @@ def test_normal_matches_quadrature():
 def test_normal_accurate_for_nearly_equal_scales():
     # log(σq/σp) + σp²/2σq² - 1/2 cancels catastrophically near σp = σq; series: ε² for σq = σp(1+ε).
     eps = 1e-7
-    assert kc.kl_normal(0.0, 1.0, 0.0, 1.0 + eps) == pytest.approx(eps**2 * (1 - 1.5 * eps), rel=1e-6)
+    assert kc.kl_normal(0.0, 1.0, 0.0, 1.0 + eps) == pytest.approx(
+        eps**2 * (1 - 1.5 * eps), rel=1e-6
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.floats(-3, 3), st.floats(0.3, 3), st.floats(-3, 3), st.floats(0.3, 3), st.floats(0.2, 5), st.floats(-5, 5))
+@given(
+    st.floats(-3, 3),
+    st.floats(0.3, 3),
+    st.floats(-3, 3),
+    st.floats(0.3, 3),
+    st.floats(0.2, 5),
+    st.floats(-5, 5),
+)
 def test_normal_invariant_under_affine_map(mu_p, s_p, mu_q, s_q, a, b):
     # KL is invariant under invertible maps of x, here x -> a x + b.
     before = kc.kl_normal(mu_p, s_p, mu_q, s_q)
@@ -174,9 +194,14 @@ def test_normal_broadcasts():
     assert values[0, 2] == pytest.approx(kc.kl_normal(0, 1, 2, 2))
 
 
-@pytest.mark.parametrize("name, args", [
-    ("sigma_p", (0, 0.0, 0, 1)), ("sigma_q", (0, 1, 0, -1)), ("mu_p", (np.inf, 1, 0, 1)),
-])
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("sigma_p", (0, 0.0, 0, 1)),
+        ("sigma_q", (0, 1, 0, -1)),
+        ("mu_p", (np.inf, 1, 0, 1)),
+    ],
+)
 def test_normal_bad_input(name, args):
     with pytest.raises(ValueError, match=f"`{name}`"):
         kc.kl_normal(*args)
@@ -194,11 +219,15 @@ def test_mvn_matches_tfp(dim):
     cov_p, cov_q = random_spd(rng, dim), random_spd(rng, dim)
     p = tfd.MultivariateNormalTriL(mu_p, np.linalg.cholesky(cov_p))
     q = tfd.MultivariateNormalTriL(mu_q, np.linalg.cholesky(cov_q))
-    assert kc.kl_mvn(mu_p, cov_p, mu_q, cov_q) == pytest.approx(float(tfd.kl_divergence(p, q)), rel=1e-10)
+    assert kc.kl_mvn(mu_p, cov_p, mu_q, cov_q) == pytest.approx(
+        float(tfd.kl_divergence(p, q)), rel=1e-10
+    )
 
 
 def test_mvn_one_dimension_is_kl_normal():
-    assert kc.kl_mvn([0.3], [[0.49]], [-1.0], [[6.25]]) == pytest.approx(kc.kl_normal(0.3, 0.7, -1.0, 2.5))
+    assert kc.kl_mvn([0.3], [[0.49]], [-1.0], [[6.25]]) == pytest.approx(
+        kc.kl_normal(0.3, 0.7, -1.0, 2.5)
+    )
 
 
 def test_mvn_batches_and_matches_monte_carlo():
@@ -222,14 +251,19 @@ def test_mvn_stable_in_high_dimension():
     cov_p = random_spd(rng, dim)
     p = tfd.MultivariateNormalTriL(np.zeros(dim), np.linalg.cholesky(cov_p))
     q = tfd.MultivariateNormalTriL(np.ones(dim), np.linalg.cholesky(cov_q))
-    assert kc.kl_mvn(np.zeros(dim), cov_p, np.ones(dim), cov_q) == pytest.approx(float(tfd.kl_divergence(p, q)), rel=1e-8)
+    assert kc.kl_mvn(np.zeros(dim), cov_p, np.ones(dim), cov_q) == pytest.approx(
+        float(tfd.kl_divergence(p, q)), rel=1e-8
+    )
 
 
-@pytest.mark.parametrize("cov_q, message", [
-    ([[1.0, 0.5], [0.4, 1.0]], "`cov_q` must be symmetric"),
-    ([[1.0, 2.0], [2.0, 1.0]], "`cov_q` must be positive definite"),
-    ([1.0, 1.0], "`cov_q` must be a square matrix"),
-])
+@pytest.mark.parametrize(
+    "cov_q, message",
+    [
+        ([[1.0, 0.5], [0.4, 1.0]], "`cov_q` must be symmetric"),
+        ([[1.0, 2.0], [2.0, 1.0]], "`cov_q` must be positive definite"),
+        ([1.0, 1.0], "`cov_q` must be a square matrix"),
+    ],
+)
 def test_mvn_bad_covariance(cov_q, message):
     with pytest.raises(ValueError, match=message):
         kc.kl_mvn([0, 0], np.eye(2), [0, 0], cov_q)
@@ -244,7 +278,9 @@ def test_mvn_dimension_mismatch():
 
 # ---------------------------------------------------------------- quadrature
 def test_quadrature_support_mismatch_is_inf():
-    assert kc.kl_quadrature(tfd.Uniform(f64(0), f64(2)), tfd.Uniform(f64(0), f64(1))).value == math.inf
+    assert (
+        kc.kl_quadrature(tfd.Uniform(f64(0), f64(2)), tfd.Uniform(f64(0), f64(1))).value == math.inf
+    )
     assert kc.kl_quadrature(normal(0, 1), tfd.Uniform(f64(-1), f64(1))).value == math.inf
 
 
@@ -252,7 +288,9 @@ def test_quadrature_bounded_support():
     value, _ = kc.kl_quadrature(tfd.Uniform(f64(0), f64(1)), tfd.Uniform(f64(0), f64(2)))
     assert value == pytest.approx(math.log(2), abs=1e-12)
     value, _ = kc.kl_quadrature(tfd.Exponential(f64(1)), tfd.Exponential(f64(2)))
-    assert value == pytest.approx(float(tfd.kl_divergence(tfd.Exponential(f64(1)), tfd.Exponential(f64(2)))), abs=1e-12)
+    assert value == pytest.approx(
+        float(tfd.kl_divergence(tfd.Exponential(f64(1)), tfd.Exponential(f64(2)))), abs=1e-12
+    )
 
 
 def test_quadrature_heavy_tails_against_monte_carlo():
@@ -264,7 +302,9 @@ def test_quadrature_heavy_tails_against_monte_carlo():
 
 def test_quadrature_float32_distributions_do_not_fake_a_mismatch():
     # Regression: float32 log_prob overflows to -inf far in the tails where p's density is 0.
-    mixture = tfd.MixtureSameFamily(tfd.Categorical(probs=[0.5, 0.5]), tfd.Normal([-0.2, 1.0], [0.1, 0.5]))
+    mixture = tfd.MixtureSameFamily(
+        tfd.Categorical(probs=[0.5, 0.5]), tfd.Normal([-0.2, 1.0], [0.1, 0.5])
+    )
     value, _ = kc.kl_quadrature(tfd.Normal(3.0, 1.0), mixture)
     assert value == pytest.approx(9.495432, abs=1e-4)
 
@@ -325,7 +365,9 @@ def test_monte_carlo_is_deterministic_per_seed():
 
 
 def test_monte_carlo_support_mismatch_is_inf():
-    estimate = kc.kl_monte_carlo(normal(0, 1), tfd.Uniform(f64(-1), f64(1)), num_samples=100, seed=0)
+    estimate = kc.kl_monte_carlo(
+        normal(0, 1), tfd.Uniform(f64(-1), f64(1)), num_samples=100, seed=0
+    )
     assert estimate.value == math.inf
 
 
@@ -344,8 +386,10 @@ def test_monte_carlo_bad_input():
 
 # ---------------------------------------------------------------- kl dispatcher
 def test_kl_picks_the_route():
-    mixture = tfd.MixtureSameFamily(tfd.Categorical(probs=np.array([0.5, 0.5])),
-                                    tfd.Normal(np.array([-0.2, 1.0]), np.array([0.1, 0.5])))
+    mixture = tfd.MixtureSameFamily(
+        tfd.Categorical(probs=np.array([0.5, 0.5])),
+        tfd.Normal(np.array([-0.2, 1.0]), np.array([0.1, 0.5])),
+    )
     assert kc.kl(normal(0, 2), normal(1, 4)).method == "analytic"
     result = kc.kl(normal(3, 1), mixture)
     assert result.method == "quadrature" and result.value == pytest.approx(9.495432, abs=1e-6)

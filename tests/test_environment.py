@@ -10,7 +10,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def pins(requirements):
     out = {}
     for line in requirements:
-        match = re.match(r"^\s*([A-Za-z0-9_.-]+)\s*((?:[<>=!~]=?|===)[^;]*)$", line.strip().strip('"'))
+        match = re.match(
+            r"^\s*([A-Za-z0-9_.-]+)\s*((?:[<>=!~]=?|===)[^;]*)$", line.strip().strip('"')
+        )
         if match and match.group(2):
             out[match.group(1).lower().replace("_", "-")] = match.group(2).replace(" ", "")
     return out
@@ -19,7 +21,11 @@ def pins(requirements):
 def environment_pins():
     text = (ROOT / "environment.yml").read_text()
     pip_section = text.split("- pip:", 1)[1]  # conda's own `python=3.11` is checked apart
-    lines = [line.strip()[2:].strip() for line in pip_section.splitlines() if line.strip().startswith("- ")]
+    lines = [
+        line.strip()[2:].strip()
+        for line in pip_section.splitlines()
+        if line.strip().startswith("- ")
+    ]
     return pins(lines), text
 
 
@@ -29,7 +35,9 @@ def test_environment_pins_match_pyproject():
     env, text = environment_pins()
     assert env, "environment.yml lists no pinned packages"
     for name, spec in env.items():
-        assert declared.get(name) == spec, f"{name}: environment.yml has {spec}, pyproject.toml {declared.get(name)}"
+        assert declared.get(name) == spec, (
+            f"{name}: environment.yml has {spec}, pyproject.toml {declared.get(name)}"
+        )
     for name in ("tensorflow", "tensorflow-probability", "tf-keras", "jupyter-book"):
         assert name in env, f"environment.yml must pin {name}"
     assert "python=3.11" in text and "-e .[book,test,instructor]" in text
@@ -50,4 +58,6 @@ def test_notebooks_carry_no_timestamps():
 
     for path in sorted((ROOT / "chapters").glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
-        assert not [c for c in notebook.cells if "execution" in c.metadata], f"{path.name}: execution timestamps"
+        assert not [c for c in notebook.cells if "execution" in c.metadata], (
+            f"{path.name}: execution timestamps"
+        )

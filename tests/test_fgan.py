@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_probability as tfp
 
 from klcourse import fgan
@@ -17,8 +16,9 @@ COVS = np.array([[[4.0, 0.0], [0.0, 1.5]], [[1.0, 0.0], [0.0, 3.0]]])
 
 @pytest.fixture(scope="module")
 def data():
-    mixture = tfd.MixtureSameFamily(tfd.Categorical(probs=WEIGHTS),
-                                    tfd.MultivariateNormalTriL(MEANS, np.linalg.cholesky(COVS)))
+    mixture = tfd.MixtureSameFamily(
+        tfd.Categorical(probs=WEIGHTS), tfd.MultivariateNormalTriL(MEANS, np.linalg.cholesky(COVS))
+    )
     return mixture.sample(20_000, seed=stateless_seed(1)).numpy()
 
 
@@ -73,7 +73,9 @@ def test_reproducible_under_cpu_contention():
     import subprocess
     import sys
 
-    runs = [subprocess.Popen([sys.executable, "-c", CONTENDED_RUN], stdout=subprocess.PIPE, text=True)
-            for _ in range(4)]
+    runs = [
+        subprocess.Popen([sys.executable, "-c", CONTENDED_RUN], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     digests = {run.communicate(timeout=300)[0].strip() for run in runs}
     assert len(digests) == 1 and "" not in digests, digests

@@ -22,7 +22,9 @@ def exact_gradient(loc, scale, p):
 @pytest.mark.parametrize("estimator", gradients.ESTIMATORS)
 def test_unbiased_within_standard_error(estimator):
     p = tfd.Normal(f64(1.0), f64(2.0))
-    samples = gradients.kl_gradient_samples(0.2, 0.7, p, num_samples=200_000, seed=0, estimator=estimator)
+    samples = gradients.kl_gradient_samples(
+        0.2, 0.7, p, num_samples=200_000, seed=0, estimator=estimator
+    )
     mean = samples.mean(axis=0)
     standard_error = samples.std(axis=0, ddof=1) / np.sqrt(len(samples))
     expected = exact_gradient(0.2, 0.7, p)
@@ -32,7 +34,9 @@ def test_unbiased_within_standard_error(estimator):
 
 def test_reparameterization_has_lower_variance():
     p = tfd.Normal(f64(1.0), f64(2.0))
-    score = gradients.kl_gradient_samples(0.2, 0.7, p, num_samples=50_000, seed=1, estimator="score_function")
+    score = gradients.kl_gradient_samples(
+        0.2, 0.7, p, num_samples=50_000, seed=1, estimator="score_function"
+    )
     reparam = gradients.kl_gradient_samples(0.2, 0.7, p, num_samples=50_000, seed=1)
     assert np.all(reparam.var(axis=0) < 0.2 * score.var(axis=0))
 
@@ -40,7 +44,9 @@ def test_reparameterization_has_lower_variance():
 def test_behaviour_at_the_optimum():
     p = tfd.Normal(f64(1.0), f64(2.0))
     # Score function: log q - log p is 0 everywhere when q = p, so every draw gives 0.
-    score = gradients.kl_gradient_samples(1.0, 2.0, p, num_samples=1000, seed=2, estimator="score_function")
+    score = gradients.kl_gradient_samples(
+        1.0, 2.0, p, num_samples=1000, seed=2, estimator="score_function"
+    )
     np.testing.assert_array_equal(score, 0.0)
     # Reparameterisation: each draw is noise, zero only on average (the path-derivative
     # variant of Roeder et al., 2017, would be zero per draw).

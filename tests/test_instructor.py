@@ -23,7 +23,9 @@ def normalise(text):
     # Tags are dropped without a space: highlighted code is one <span> per token.
     text = html.unescape(re.sub(r"<[^>]+>", "", text))
     text = re.sub(r"\\\(|\\\)|[$*`]", "", text)
-    text = text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"}))  # smartquotes
+    text = text.translate(
+        str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+    )  # smartquotes
     text = re.sub(r"\s+", " ", text)
     return re.sub(r" ([.,;:])", r"\1", text).strip()
 
@@ -41,7 +43,11 @@ def solution_fragments(notebook):
         if source.lstrip().startswith(":::{solution-start}"):
             inside, label = True, source.split()[1]
             prose = source.split(":::", 2)[-1]
-            secret += [(label, s.strip()) for s in re.split(r"(?<=[.:;])\s+", normalise(prose)) if len(s.strip()) >= 25]
+            secret += [
+                (label, s.strip())
+                for s in re.split(r"(?<=[.:;])\s+", normalise(prose))
+                if len(s.strip()) >= 25
+            ]
             continue
         if source.lstrip().startswith(":::{solution-end}"):
             inside = False
@@ -49,11 +55,17 @@ def solution_fragments(notebook):
         region = re.search(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", source, re.S)
         if region:
             label = label or "?"
-            secret += [(label, line.strip()) for line in region.group(1).splitlines() if len(line.strip()) >= 20]
+            secret += [
+                (label, line.strip())
+                for line in region.group(1).splitlines()
+                if len(line.strip()) >= 20
+            ]
         elif not inside:
             public.append(normalise(source))
     public_text = " ".join(public)
-    return [(label, fragment) for label, fragment in secret if normalise(fragment) not in public_text]
+    return [
+        (label, fragment) for label, fragment in secret if normalise(fragment) not in public_text
+    ]
 
 
 def tree_text(folder):
@@ -87,8 +99,12 @@ def test_no_solution_reaches_the_student_edition(editions):
         assert fragments, f"{path.name}: no solution text found to test"
         for label, fragment in fragments:
             labels.add(label)
-            assert normalise(fragment) in full_text, f"{label}: not in the full edition: {fragment!r}"
-            assert normalise(fragment) not in student_text, f"{label}: leaks into the student edition: {fragment!r}"
+            assert normalise(fragment) in full_text, (
+                f"{label}: not in the full edition: {fragment!r}"
+            )
+            assert normalise(fragment) not in student_text, (
+                f"{label}: leaks into the student edition: {fragment!r}"
+            )
     # every exercise with a solution was tested
     expected = {e.id for e in kc.check.exercises()}
     assert expected <= labels
@@ -101,7 +117,17 @@ def test_student_notebooks_run_and_report_unanswered(editions, tmp_path):
     assert report["score"] == 0 and report["problems"] == []
 
 
-CHECKERS_WRONG_ANSWERS = [0.0, 1.0, -1.0, 123.456, np.zeros(2), np.eye(2), np.ones(3), "text", lambda p, q: 0.0]
+CHECKERS_WRONG_ANSWERS = [
+    0.0,
+    1.0,
+    -1.0,
+    123.456,
+    np.zeros(2),
+    np.eye(2),
+    np.ones(3),
+    "text",
+    lambda p, q: 0.0,
+]
 
 
 def test_hints_never_reveal_an_answer(capsys):
@@ -119,7 +145,9 @@ def test_hints_never_reveal_an_answer(capsys):
 
 def test_exercise_index_page_is_current():
     page = (ROOT / "exercises.md").read_text()
-    assert instructor.exercise_index() in page, "regenerate with: python -m klcourse.instructor index"
+    assert instructor.exercise_index() in page, (
+        "regenerate with: python -m klcourse.instructor index"
+    )
 
 
 def submissions(folder):
@@ -148,10 +176,19 @@ def submissions(folder):
 
 def test_grading_synthetic_submissions(tmp_path):
     submissions(tmp_path / "in")
-    rows = instructor.grade(tmp_path / "in", tmp_path / "out", cell_timeout=10, notebook_timeout=180, jobs=2)
+    rows = instructor.grade(
+        tmp_path / "in", tmp_path / "out", cell_timeout=10, notebook_timeout=180, jobs=2
+    )
     by_student = {row["student"]: row for row in rows}
-    expected_scores = {"all-correct": 5, "all-stubs": 0, "crashing-cell": 4, "infinite-loop": 5,
-                       "deleted-check": 4, "corrupt-file": 0, "no-notebook": 0}
+    expected_scores = {
+        "all-correct": 5,
+        "all-stubs": 0,
+        "crashing-cell": 4,
+        "infinite-loop": 5,
+        "deleted-check": 4,
+        "corrupt-file": 0,
+        "no-notebook": 0,
+    }
     assert {s: by_student[s]["score"] for s in expected_scores} == expected_scores
     assert all(by_student[s]["max_score"] == 5 for s in expected_scores if s != "no-notebook")
     problems = {s: " ".join(by_student[s]["problems"]) for s in expected_scores}
@@ -169,7 +206,9 @@ def test_grading_synthetic_submissions(tmp_path):
 
 
 def test_notebook_time_limit_stops_the_kernel(tmp_path):
-    slow = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(60)")])
+    slow = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(60)")]
+    )
     path = tmp_path / "01_kl_basics.ipynb"
     nbformat.write(slow, path)
     report = instructor.grade_notebook(path, cell_timeout=120, notebook_timeout=8)

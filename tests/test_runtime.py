@@ -15,8 +15,13 @@ def test_import_writes_nothing_to_stderr():
     # Regression: TF's C++ logger ignores TF_CPP_MIN_LOG_LEVEL set after start-up;
     # nbval fails on any stderr output in a notebook.
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
-    result = subprocess.run([sys.executable, "-c", "import klcourse as kc; kc.seed_everything(0)"],
-                            capture_output=True, text=True, env=env, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", "import klcourse as kc; kc.seed_everything(0)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     assert result.stderr == ""
 
 
@@ -41,8 +46,13 @@ def test_describe_names_versions_and_device():
 
 def test_cpu_can_be_forced():
     env = dict(os.environ, KLCOURSE_DEVICE="cpu")
-    out = subprocess.run([sys.executable, "-c", "import klcourse as kc; print(kc.runtime.device_name())"],
-                         capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import klcourse as kc; print(kc.runtime.device_name())"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     assert out.stdout.strip() == "CPU"
 
 
@@ -59,6 +69,10 @@ def test_stateless_seed_gives_equal_draws():
 
 def test_warns_when_tensorflow_came_first():
     code = "import tensorflow, warnings; warnings.simplefilter('always'); import klcourse"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
     assert "import klcourse before tensorflow" in result.stderr

@@ -22,23 +22,40 @@ def problem():
 
 
 def unnormalised_posterior(theta, design, y, noise_scale, prior_scale):
-    return np.exp(scipy.stats.norm.logpdf(y, design @ theta, noise_scale).sum()
-                  + scipy.stats.norm.logpdf(theta, 0, prior_scale).sum())
+    return np.exp(
+        scipy.stats.norm.logpdf(y, design @ theta, noise_scale).sum()
+        + scipy.stats.norm.logpdf(theta, 0, prior_scale).sum()
+    )
 
 
 def test_evidence_and_posterior_by_2d_quadrature(problem):
     design, y = problem
     exact = vi.linear_gaussian_posterior(design, y, noise_scale=0.7, prior_scale=1.5)
-    box = [(exact.mean[i] - 10 * np.sqrt(exact.cov[i, i]), exact.mean[i] + 10 * np.sqrt(exact.cov[i, i])) for i in range(2)]
+    box = [
+        (
+            exact.mean[i] - 10 * np.sqrt(exact.cov[i, i]),
+            exact.mean[i] + 10 * np.sqrt(exact.cov[i, i]),
+        )
+        for i in range(2)
+    ]
 
     def integrate(fn):
-        return scipy.integrate.dblquad(lambda b, a: fn(np.array([a, b])) * unnormalised_posterior(np.array([a, b]), design, y, 0.7, 1.5),
-                                       *box[0], *box[1], epsabs=0, epsrel=1e-10)[0]
+        return scipy.integrate.dblquad(
+            lambda b, a: (
+                fn(np.array([a, b])) * unnormalised_posterior(np.array([a, b]), design, y, 0.7, 1.5)
+            ),
+            *box[0],
+            *box[1],
+            epsabs=0,
+            epsrel=1e-10,
+        )[0]
 
     evidence = integrate(lambda t: 1.0)
     assert np.log(evidence) == pytest.approx(exact.log_evidence, abs=1e-8)
     assert integrate(lambda t: t[0]) / evidence == pytest.approx(exact.mean[0], abs=1e-8)
-    assert integrate(lambda t: (t[1] - exact.mean[1]) ** 2) / evidence == pytest.approx(exact.cov[1, 1], rel=1e-7)
+    assert integrate(lambda t: (t[1] - exact.mean[1]) ** 2) / evidence == pytest.approx(
+        exact.cov[1, 1], rel=1e-7
+    )
 
 
 def test_elbo_against_monte_carlo(problem):
@@ -46,9 +63,11 @@ def test_elbo_against_monte_carlo(problem):
     m, s = np.array([0.3, -0.8]), np.array([[0.2, 0.05], [0.05, 0.1]])
     exact = vi.linear_gaussian_elbo(design, y, m, s, noise_scale=0.7, prior_scale=1.5)
     theta = np.random.default_rng(1).multivariate_normal(m, s, size=400_000)
-    terms = (scipy.stats.norm.logpdf(y[None, :], theta @ design.T, 0.7).sum(axis=1)
-             + scipy.stats.norm.logpdf(theta, 0, 1.5).sum(axis=1)
-             - scipy.stats.multivariate_normal(m, s).logpdf(theta))
+    terms = (
+        scipy.stats.norm.logpdf(y[None, :], theta @ design.T, 0.7).sum(axis=1)
+        + scipy.stats.norm.logpdf(theta, 0, 1.5).sum(axis=1)
+        - scipy.stats.multivariate_normal(m, s).logpdf(theta)
+    )
     standard_error = terms.std() / np.sqrt(len(terms))
     assert abs(terms.mean() - exact) < 4 * standard_error
 
@@ -57,9 +76,13 @@ def test_gap_is_the_kl_to_the_posterior(problem):
     design, y = problem
     exact = vi.linear_gaussian_posterior(design, y, noise_scale=0.7, prior_scale=1.5)
     m, s = np.array([0.3, -0.8]), np.array([[0.2, 0.05], [0.05, 0.1]])
-    gap = exact.log_evidence - vi.linear_gaussian_elbo(design, y, m, s, noise_scale=0.7, prior_scale=1.5)
+    gap = exact.log_evidence - vi.linear_gaussian_elbo(
+        design, y, m, s, noise_scale=0.7, prior_scale=1.5
+    )
     assert gap == pytest.approx(kc.kl_mvn(m, s, exact.mean, exact.cov), rel=1e-10)
-    at_posterior = vi.linear_gaussian_elbo(design, y, exact.mean, exact.cov, noise_scale=0.7, prior_scale=1.5)
+    at_posterior = vi.linear_gaussian_elbo(
+        design, y, exact.mean, exact.cov, noise_scale=0.7, prior_scale=1.5
+    )
     assert at_posterior == pytest.approx(exact.log_evidence, abs=1e-10)
 
 
