@@ -46,7 +46,7 @@ from klcourse import (
     vi,
 )
 from klcourse.divergence import (
-    ESTIMATORS,
+    KL_ESTIMATORS,
     Estimate,
     KLResult,
     estimator_moments,
@@ -75,7 +75,7 @@ __all__ = [
     "kl",
     "Estimate",
     "KLResult",
-    "ESTIMATORS",
+    "KL_ESTIMATORS",
     "fit",
     "FitTrace",
     "trainable_parameters",
