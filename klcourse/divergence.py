@@ -235,8 +235,7 @@ def _univariate(dist, name):
         shape = getattr(dist, what, None)
         if shape is not None and shape.rank is not None and shape.rank > 0:
             raise ValueError(
-                f"`{name}` must be a single univariate distribution ({what} []); "
-                f"got {what} {shape}"
+                f"`{name}` must be a single univariate distribution ({what} []); got {what} {shape}"
             )
 
 
@@ -547,9 +546,7 @@ def estimator_moments(p, q, estimator):
             )
             return np.where(has_p, sign * np.exp(log_value), 0.0)
 
-        outcome = _quadrature.integrate(
-            p, q, integrand, lower=-math.inf, upper=math.inf, points=()
-        )
+        outcome = _quadrature.integrate(p, q, integrand, lower=-math.inf, upper=math.inf, points=())
         if outcome.status in ("mismatch", "divergent"):
             return math.copysign(math.inf, outcome.value)
         if outcome.status != "ok":
