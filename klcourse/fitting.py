@@ -131,8 +131,8 @@ def _compile(q, loss, optimizer, parameters):
             gradients = tape.gradient(value, variables)
             snapshot = read_parameters()
             losses = losses.write(i, value)
-            traces = [trace.write(i, x) for trace, x in zip(traces, snapshot)]
-            optimizer.apply_gradients(zip(gradients, variables))
+            traces = [trace.write(i, x) for trace, x in zip(traces, snapshot, strict=True)]
+            optimizer.apply_gradients(zip(gradients, variables, strict=True))
             return i + 1, losses, traces
 
         _, losses, traces = tf.while_loop(
@@ -140,7 +140,8 @@ def _compile(q, loss, optimizer, parameters):
         )
         final = loss(tf.random.experimental.stateless_fold_in(seed, num_steps))
         losses = losses.write(num_steps, final)
-        traces = [trace.write(num_steps, x) for trace, x in zip(traces, read_parameters())]
+        last = read_parameters()
+        traces = [trace.write(num_steps, x) for trace, x in zip(traces, last, strict=True)]
         return losses.stack(), [trace.stack() for trace in traces]
 
     return run

@@ -23,7 +23,8 @@ def trainable_diag(loc, scale):
 
 
 def test_reproduces_tutorial_fit():
-    # Source: ERRATA.md: Adam(0.01), 500 steps from N(-1, 1) to N(1, 4): loc 0.988737, scale 3.9999995.
+    # Source: ERRATA.md: Adam(0.01), 500 steps from N(-1, 1) to N(1, 4):
+    # loc 0.988737, scale 3.9999995.
     q = trainable_normal(-1.0, 1.0)
     trace = kc.fit(q, tfd.Normal(1.0, 4.0), num_steps=500, learning_rate=0.01)
     assert trace.method == "analytic"
