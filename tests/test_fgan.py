@@ -67,6 +67,7 @@ print(hashlib.sha1(result.bound.tobytes()).hexdigest())
 """
 
 
+@pytest.mark.slow  # tiers: four fresh interpreters under load; `make test` runs it
 def test_reproducible_under_cpu_contention():
     # Regression: without XLA, runs differed when other processes loaded the CPU,
     # because weight reads in the compiled loop raced with optimiser updates.
