@@ -56,6 +56,10 @@ class FitTrace(NamedTuple):
 def trainable_parameters(q, prefix=""):
     """The parameters of ``q`` that hold trainable variables, nested ones included.
 
+    These are what `fit` records at every step, in ``q``'s own (constrained)
+    parametrisation: a scale held by ``TransformedVariable(1.0, tfb.Exp())`` is traced
+    as the scale, not its logarithm. Introduced in chapter 3.
+
     Args:
       q: a ``tfd.Distribution`` built with ``tf.Variable`` or
         ``tfp.util.TransformedVariable`` parameters. Parameters of component
@@ -63,7 +67,20 @@ def trainable_parameters(q, prefix=""):
       prefix: used in recursion; nested names read ``"components_distribution.loc"``.
 
     Returns:
-      ``dict`` from parameter name to the variable-backed value, in constructor order.
+      ``dict`` from parameter name to the variable-backed value, in constructor order;
+      empty when nothing in ``q`` is trainable.
+
+    Raises:
+      AttributeError: if ``q`` has no ``parameters`` (is not a TFP distribution).
+
+    Examples:
+      >>> import tensorflow as tf, tensorflow_probability as tfp
+      >>> tfd, tfb = tfp.distributions, tfp.bijectors
+      >>> q = tfd.Normal(tf.Variable(0.0), tfp.util.TransformedVariable(1.0, tfb.Exp()))
+      >>> list(trainable_parameters(q))
+      ['loc', 'scale']
+      >>> list(trainable_parameters(tfd.Normal(0.0, 1.0)))
+      []
     """
     found = {}
     for name, value in q.parameters.items():

@@ -14,10 +14,30 @@ __all__ = ["close"]
 
 
 def close(answer, expected, *, rtol=1e-3, atol=1e-6, what="your value") -> str | None:
-    """Compare a numeric answer with a reference; ``None`` if close, else a hint.
+    r"""Compare a numeric answer with a reference; ``None`` if close, else a hint.
 
-    The hint describes the mismatch (shape, sign, too large or small, a factor of
-    ln 2 as between nats and bits) and never prints ``expected``.
+    Close means ``numpy.allclose``: :math:`|a - e| \le \text{atol} + \text{rtol}\,|e|`
+    elementwise. Otherwise the hint describes the mismatch (shape, NaN, a factor of
+    ln 2 as between nats and bits, sign, too large or too small) and never prints
+    ``expected``. Every chapter's checkers answer through it (chapters 1-5).
+
+    Args:
+      answer: the student's number or array-like.
+      expected: the reference, of the shape the exercise asks for.
+      rtol, atol: relative and absolute tolerance.
+      what: how the hint names the answer ("your value", "your number of samples").
+
+    Returns:
+      ``None`` if the answer is close, else a ``str`` hint without the reference value.
+
+    Raises:
+      Nothing: an answer of the wrong type gets a hint, not an exception.
+
+    Examples:
+      >>> close(0.3494, 0.349397) is None
+      True
+      >>> close(-0.349397, 0.349397)
+      'your value has the wrong sign.'
     """
     if isinstance(answer, (str, bytes)) or not (
         isinstance(answer, numbers.Number)
@@ -49,4 +69,5 @@ def close(answer, expected, *, rtol=1e-3, atol=1e-6, what="your value") -> str |
     if answer.size == 1:
         direction = "too large" if answer.item() > expected.item() else "too small"
         return f"{what} is {direction}. Check the formula and which distribution comes first."
-    return f"{what} is not right in {int(np.sum(~np.isclose(answer, expected, rtol=rtol, atol=atol)))} entries."
+    wrong = int(np.sum(~np.isclose(answer, expected, rtol=rtol, atol=atol)))
+    return f"{what} is not right in {wrong} entries."
