@@ -38,6 +38,7 @@ import copy
 import dataclasses
 import functools
 import html
+import json
 import mimetypes
 import pathlib
 import re
@@ -178,11 +179,9 @@ def _toc_docnames(toc):
 
 
 def _markdown_sources(path):
-    import nbformat
-
-    if path.suffix == ".ipynb":
-        notebook = nbformat.read(path, as_version=4)
-        return [c.source for c in notebook.cells if c.cell_type == "markdown"]
+    if path.suffix == ".ipynb":  # plain JSON: nbformat's validation is slow on big notebooks
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        return [_text(c["source"]) for c in cells if c["cell_type"] == "markdown"]
     return [path.read_text(encoding="utf-8")]
 
 
@@ -239,11 +238,19 @@ def _scan(sources, docname, extensions, exercise_start=0):
     return targets, title, exercises
 
 
-@functools.lru_cache(maxsize=8)
 def _book(root):
+    """The book's index, re-read whenever one of its files changes."""
+    root = pathlib.Path(root).resolve()
+    files = [root / "_config.yml", root / "_toc.yml", *root.glob("*.bib"), *root.glob("*.md")]
+    files += [*root.glob("chapters/*.ipynb"), *root.glob("chapters/*.md")]
+    stamp = tuple(sorted((str(f), f.stat().st_mtime_ns) for f in files if f.exists()))
+    return _read_book(root, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_book(root, stamp):
     import yaml
 
-    root = pathlib.Path(root)
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
     extensions = tuple(sorted(config.get("parse", {}).get("myst_enable_extensions", [])))
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
@@ -384,13 +391,14 @@ def _format_plain_text(text, fmt_spec):
     return format_plain_text(text, fmt_spec)
 
 
-def _escape(text):
+def _escape(text, brackets=True):
     """Plain text as Markdown that shows exactly that text (no markup, no math, no link).
 
-    Brackets become entities rather than ``\\[``, which some renderers take for math.
+    Brackets become entities rather than ``\\[``, which some renderers take for math;
+    ``brackets=False`` keeps them (a citation's brackets never start a link).
     """
     text = re.sub(r"([\\`*_<>|$~])", r"\\\1", text)
-    return text.replace("[", "&#91;").replace("]", "&#93;")
+    return text.replace("[", "&#91;").replace("]", "&#93;") if brackets else text
 
 
 def _text(value):
@@ -477,7 +485,7 @@ def _role(context, name, content):
         role = "p" if name in ("cite", "footcite") else name.split(":", 1)[1]
         text, keys = _citation_text(context.book, role, content)
         context.citations.extend(keys)
-        return "[" + _escape(text[1:-1]) + "]" if text[:1] + text[-1:] == "[]" else _escape(text)
+        return _escape(text, brackets=False)
     if name in ("ref", "numref", "prf:ref", "eq", "doc", "download"):
         match = _ROLE_WITH_TARGET.match(content)
         explicit, target = (match["text"], match["target"]) if match else (None, content)
