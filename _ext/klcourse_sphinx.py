@@ -17,8 +17,9 @@ handlers run at priority 501), `_launch_flavoured_notebooks` swaps that path for
 notebook of the same name in ``klcourse_notebooks`` (default ``notebooks/``, made by
 ``make notebooks``), points the ``.ipynb`` download button at a copy of it in the
 build, and warns (so the build fails) when that notebook is missing. With
-``klcourse_launch_buttons = False`` the launch buttons are removed instead (a student
-edition whose notebooks are not in any repository).
+``klcourse_launch_buttons = False`` the launch buttons are removed (a student edition
+whose notebooks are in no repository); ``klcourse_notebooks = ""`` leaves the theme's
+URLs alone (a book whose ``chapters/`` already hold notebooks for Jupyter).
 """
 
 import pathlib
@@ -56,10 +57,13 @@ def _group(buttons, label):
 
 
 def _launch_flavoured_notebooks(app, pagename, templatename, context, doctree):
-    folder = app.config.klcourse_notebooks.strip("/")
     buttons = context.get("header_buttons") or []
     launch = _group(buttons, "launch-buttons")
-    if not folder or launch is None:  # not a notebook page
+    if launch is not None and not app.config.klcourse_launch_buttons:
+        buttons.remove(launch)
+        launch = None
+    folder = app.config.klcourse_notebooks.strip("/")
+    if not folder or context.get("page_source_suffix") != ".ipynb":
         return
     name = pagename.rsplit("/", 1)[-1] + ".ipynb"
     notebook = pathlib.Path(app.srcdir) / folder / name
@@ -71,19 +75,14 @@ def _launch_flavoured_notebooks(app, pagename, templatename, context, doctree):
             location=pagename,
         )
         return
-    if not app.config.klcourse_launch_buttons:
-        buttons.remove(launch)
-    else:
-        prefix = app.config.html_theme_options.get("path_to_docs", "").strip("/")
-        prefix = f"{prefix}/" if prefix else ""
-        old, new = f"{prefix}{pagename}.ipynb", f"{prefix}{folder}/{name}"
-        for button in launch["buttons"]:
-            if "url" in button:
-                if old not in button["url"]:
-                    LOGGER.warning(
-                        "%s: launch URL %s does not hold %s", pagename, button["url"], old
-                    )
-                button["url"] = button["url"].replace(old, new)
+    prefix = app.config.html_theme_options.get("path_to_docs", "").strip("/")
+    prefix = f"{prefix}/" if prefix else ""
+    old, new = f"{prefix}{pagename}.ipynb", f"{prefix}{folder}/{name}"
+    for button in launch["buttons"] if launch else []:
+        if "url" in button:
+            if old not in button["url"]:
+                LOGGER.warning("%s: launch URL %s does not hold %s", pagename, button["url"], old)
+            button["url"] = button["url"].replace(old, new)
     download = _group(buttons, "download-buttons")
     for button in download["buttons"] if download else []:
         if button.get("text") == ".ipynb":

@@ -415,7 +415,7 @@ def test_full_edition_notebooks_show_no_myst_and_every_glued_number(chapter):
 def student_notebooks():
     """The student edition's notebooks: those built by `make student` if present, else
     the chapters through the same two steps (nbgrader's stubs, then this converter)."""
-    built = sorted((ROOT / "_build" / "student" / "notebooks").glob("**/*.ipynb"))
+    built = sorted((ROOT / "_build" / "student").glob("*notebooks/**/*.ipynb"))
     if built:
         return [(path.name, path) for path in built]
     return [(path.name, None) for path in CHAPTERS]
@@ -434,3 +434,77 @@ def test_student_edition_notebooks_show_no_myst_and_every_glued_number(name, pat
         flavoured = nbformat.read(path, as_version=4)
     check_students_see_no_myst(flavoured, chapter)
     assert "BEGIN SOLUTION" not in nbformat.writes(flavoured)
+
+
+# ------------------------------------------------------------------ the book's buttons
+def load_extension():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("klcourse_sphinx", ROOT / "_ext" / "klcourse_sphinx.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def page_context(path):
+    """Header buttons as sphinx-book-theme 1.x makes them for a chapter (its URL formats)."""
+    hub = "https://hub.example.org/hub/user-redirect/git-pull?repo=https://github.com/o/r"
+    return {
+        "page_source_suffix": ".ipynb",
+        "pathto": lambda target, resource: f"../{target}",
+        "header_buttons": [
+            {
+                "label": "download-buttons",
+                "buttons": [
+                    {"label": "download-source-button", "text": ".ipynb", "url": f"../_sources/{path}"},
+                    {"label": "download-pdf-button", "text": ".pdf", "javascript": "print()"},
+                ],
+            },
+            {
+                "label": "launch-buttons",
+                "buttons": [
+                    {"text": "Binder", "url": f"https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/{path}"},
+                    {"text": "JupyterHub", "url": f"{hub}&urlpath=lab/tree/r/{path}&branch=main"},
+                    {"text": "Colab", "url": f"https://colab.research.google.com/github/o/r/blob/main/{path}"},
+                ],
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize("path_to_docs", ["", "book/"])
+def test_launch_and_download_buttons_open_the_flavoured_notebook(tmp_path, path_to_docs):
+    import types
+
+    extension = load_extension()
+    config = types.SimpleNamespace(
+        klcourse_notebooks="notebooks",
+        klcourse_launch_buttons=True,
+        html_theme_options={"path_to_docs": path_to_docs},
+    )
+    app = types.SimpleNamespace(config=config, srcdir=str(ROOT), outdir=str(tmp_path))
+    name = CHAPTERS[0].stem
+    context = page_context(f"{path_to_docs}chapters/{name}.ipynb")
+    extension._launch_flavoured_notebooks(app, f"chapters/{name}", "page.html", context, None)
+    download, launch = context["header_buttons"]
+    urls = [b["url"] for b in launch["buttons"]]
+    assert all(f"{path_to_docs}notebooks/{name}.ipynb" in url for url in urls), urls
+    assert not any("chapters/" in url for url in urls), urls
+    assert download["buttons"][0]["url"] == f"../notebooks/{name}.ipynb"
+    assert (tmp_path / "notebooks" / f"{name}.ipynb").read_bytes() == (
+        NOTEBOOKS / f"{name}.ipynb"
+    ).read_bytes()
+    # Without a repository holding the notebooks, no launch buttons at all.
+    config.klcourse_launch_buttons = False
+    context = page_context(f"{path_to_docs}chapters/{name}.ipynb")
+    extension._launch_flavoured_notebooks(app, f"chapters/{name}", "page.html", context, None)
+    assert [g["label"] for g in context["header_buttons"]] == ["download-buttons"]
+
+
+def test_students_page_names_the_configured_repository_and_real_chapters():
+    page = (ROOT / "students.md").read_text()
+    repository = re.search(r"repository:\n  url: (\S+)", (ROOT / "_config.yml").read_text())[1]
+    assert set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", page)) == {repository}
+    for name in re.findall(r"`(?:Copy of )?(\d\d_\w+\.ipynb)`", page):
+        assert (ROOT / "chapters" / name).exists(), name
+    assert "students" in (ROOT / "_toc.yml").read_text()
