@@ -100,7 +100,7 @@ _ROLE_WITH_TARGET = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
 
 
 # ------------------------------------------------------------------ the parser
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parser(extensions):
     """myst-parser's markdown-it parser with the book's MyST extensions."""
     from markdown_it.renderer import RendererHTML
@@ -610,7 +610,7 @@ def _render_directive(context, token, quoted):
             title = _inline_title(context, argument) or ADMONITIONS[name]
         return anchor + _blockquote(title, _convert(context, body, one_line_math=True))
     if name in ("figure", "image"):
-        path = (context.book.root / pathlib.PurePosixPath(context.docname).parent / argument)
+        path = context.book.root / pathlib.PurePosixPath(context.docname).parent / argument
         mime = mimetypes.guess_type(str(path))[0] or "image/png"
         if argument.startswith(("http://", "https://")):
             source = argument
@@ -622,18 +622,14 @@ def _render_directive(context, token, quoted):
             return anchor + image
         context.figure += 1
         caption = convert(body).strip() if body else ""
-        return f"{anchor}{image}\n\n*Figure {context.figure}*" + (
-            f": {caption}" if caption else ""
-        )
+        return f"{anchor}{image}\n\n*Figure {context.figure}*" + (f": {caption}" if caption else "")
     if name in ("glue", "glue:", "glue:any", "glue:figure"):
         image = _glue_inline(context, argument)
         if name != "glue:figure":
             return anchor + image
         context.figure += 1
         caption = convert(body).strip() if body else ""
-        return f"{anchor}{image}\n\n*Figure {context.figure}*" + (
-            f": {caption}" if caption else ""
-        )
+        return f"{anchor}{image}\n\n*Figure {context.figure}*" + (f": {caption}" if caption else "")
     if name in ("glue:math",):
         tex = _text(context.glue[argument]["text/latex"]).strip().strip("$")
         return f"{anchor}$$\n{tex}\n$$"
@@ -729,7 +725,7 @@ def _convert_block(context, tokens, source, one_line_math):
         nonlocal cursor
         match = re.compile(pattern, re.S).search(source, cursor)
         if match is None:
-            raise ValueError(f"cannot locate {pattern!r} in {source[cursor:cursor + 80]!r}")
+            raise ValueError(f"cannot locate {pattern!r} in {source[cursor : cursor + 80]!r}")
         pieces.append(source[cursor : match.start()])
         pieces.append(make(match))
         cursor = match.end()
@@ -754,7 +750,10 @@ def _convert_block(context, tokens, source, one_line_math):
                     lambda m, n=name, c=child.content: _role(context, n, c),
                 )
             elif child.type == "code_inline":
-                replace(r"(?<!`)" + re.escape(child.markup) + r"(?!`).*?" + re.escape(child.markup), lambda m: m.group(0))
+                replace(
+                    r"(?<!`)" + re.escape(child.markup) + r"(?!`).*?" + re.escape(child.markup),
+                    lambda m: m.group(0),
+                )
             elif child.type == "math_inline":
                 if one_line_math and "\n" in child.content:
                     replace(
@@ -792,8 +791,13 @@ def _docname_of(book, notebook, name):
             if pathlib.PurePosixPath(docname).name == stem:
                 return docname
         return f"chapters/{stem}"
-    labels = set(re.findall(r"^:label:\s*(\S+)", "\n".join(
-        c.source for c in notebook.cells if c.cell_type == "markdown"), re.M))
+    labels = set(
+        re.findall(
+            r"^:label:\s*(\S+)",
+            "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown"),
+            re.M,
+        )
+    )
     for docname in book.docs:
         if labels and any(
             t.docname == docname and t.kind == "exercise" and label in labels
@@ -926,9 +930,12 @@ def convert_folder(source, target, *, root=ROOT, check=False):
     changed, names = [], set()
     for path in sorted(source.glob("*.ipynb")):
         names.add(path.name)
-        text = nbformat.writes(
-            jupyter_notebook(nbformat.read(path, as_version=4), root=root, name=path.name)
-        ) + "\n"
+        text = (
+            nbformat.writes(
+                jupyter_notebook(nbformat.read(path, as_version=4), root=root, name=path.name)
+            )
+            + "\n"
+        )
         out = target / path.name
         if not out.exists() or out.read_text(encoding="utf-8") != text:
             changed.append(path.name)

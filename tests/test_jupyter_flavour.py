@@ -120,8 +120,15 @@ def convert(root, *cells, name="02_second.ipynb"):
 def test_glue_text_is_formatted_as_myst_nb_formats_it(root):
     nb = convert(
         root,
-        ("kc.glue(...)", [], [glue_output("x", "0.0822805"), glue_output("n", "100000"),
-                              glue_output("s", "'a *b* $c$'")]),
+        (
+            "kc.glue(...)",
+            [],
+            [
+                glue_output("x", "0.0822805"),
+                glue_output("n", "100000"),
+                glue_output("s", "'a *b* $c$'"),
+            ],
+        ),
         "KL is {glue:text}`x:.4f` nats ({glue:text}`x:.1e`), n = {glue:text}`n:,d`;\n"
         "raw {glue:text}`x`, any {glue}`x`, string {glue:text}`s`.",
     )
@@ -292,7 +299,9 @@ def test_figure_directive_embeds_the_image(root):
     (root / "chapters" / "plot.png").write_bytes(base64.b64decode(PNG))
     nb = convert(root, "```{figure} plot.png\n:alt: a dot\n:name: fig-dot\n\nA dot.\n```")
     (cell,) = [c for c in nb.cells if c.cell_type == "markdown"]
-    assert cell.source == '<a id="fig-dot"></a>\n![a dot](attachment:plot.png)\n\n*Figure 1*: A dot.'
+    assert (
+        cell.source == '<a id="fig-dot"></a>\n![a dot](attachment:plot.png)\n\n*Figure 1*: A dot.'
+    )
     assert cell.attachments["plot.png"] == {"image/png": PNG}
 
 
@@ -421,9 +430,7 @@ def student_notebooks():
     return [(path.name, None) for path in CHAPTERS]
 
 
-@pytest.mark.parametrize(
-    "name, path", student_notebooks(), ids=[n for n, _ in student_notebooks()]
-)
+@pytest.mark.parametrize("name, path", student_notebooks(), ids=[n for n, _ in student_notebooks()])
 def test_student_edition_notebooks_show_no_myst_and_every_glued_number(name, path):
     from klcourse.instructor import student_notebook
 
@@ -440,7 +447,9 @@ def test_student_edition_notebooks_show_no_myst_and_every_glued_number(name, pat
 def load_extension():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("klcourse_sphinx", ROOT / "_ext" / "klcourse_sphinx.py")
+    spec = importlib.util.spec_from_file_location(
+        "klcourse_sphinx", ROOT / "_ext" / "klcourse_sphinx.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -456,16 +465,26 @@ def page_context(path):
             {
                 "label": "download-buttons",
                 "buttons": [
-                    {"label": "download-source-button", "text": ".ipynb", "url": f"../_sources/{path}"},
+                    {
+                        "label": "download-source-button",
+                        "text": ".ipynb",
+                        "url": f"../_sources/{path}",
+                    },
                     {"label": "download-pdf-button", "text": ".pdf", "javascript": "print()"},
                 ],
             },
             {
                 "label": "launch-buttons",
                 "buttons": [
-                    {"text": "Binder", "url": f"https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/{path}"},
+                    {
+                        "text": "Binder",
+                        "url": f"https://mybinder.org/v2/gh/o/r/main?urlpath=lab/tree/{path}",
+                    },
                     {"text": "JupyterHub", "url": f"{hub}&urlpath=lab/tree/r/{path}&branch=main"},
-                    {"text": "Colab", "url": f"https://colab.research.google.com/github/o/r/blob/main/{path}"},
+                    {
+                        "text": "Colab",
+                        "url": f"https://colab.research.google.com/github/o/r/blob/main/{path}",
+                    },
                 ],
             },
         ],
