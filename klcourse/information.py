@@ -307,7 +307,8 @@ def _conditional_row(distances, perplexity, tol=1e-10, max_iter=200):
 def tsne_affinities(data, perplexity=30.0):
     r"""t-SNE's symmetric input affinities P (van der Maaten and Hinton, 2008).
 
-    .. math:: p_{j|i} = \frac{e^{-\beta_i \|x_i - x_j\|^2}}{\sum_{k \ne i} e^{-\beta_i \|x_i - x_k\|^2}},
+    .. math:: p_{j|i} = \frac{e^{-\beta_i \|x_i - x_j\|^2}}
+                             {\sum_{k \ne i} e^{-\beta_i \|x_i - x_k\|^2}},
               \qquad p_{ij} = \frac{p_{j|i} + p_{i|j}}{2n},
 
     with each β_i found by bisection so that the perplexity exp(H(p_{·|i})) equals

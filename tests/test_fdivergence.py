@@ -45,9 +45,7 @@ def test_mass_where_q_is_zero_costs_f_prime_at_infinity():
     assert fd.f_divergence(p, q, "total_variation") == pytest.approx(0.5)
     assert fd.jensen_shannon([1.0, 0.0], [0.0, 1.0], base=2) == pytest.approx(1.0)
     assert fd.squared_hellinger([1.0, 0.0], [0.0, 1.0]) == pytest.approx(1.0)
-    assert fd.f_divergence(p, q, "reverse_kl") == pytest.approx(
-        kc.kl_discrete(q, p), rel=1e-12
-    )
+    assert fd.f_divergence(p, q, "reverse_kl") == pytest.approx(kc.kl_discrete(q, p), rel=1e-12)
 
 
 def test_callable_generator_and_its_limit():

@@ -75,7 +75,9 @@ def test_tsne_affinities_and_kl_match_scikit_learn():
 
     data = load_digits().data[:150] / 16.0
     P = info.tsne_affinities(data, perplexity=20.0)
-    theirs = squareform(_t_sne._joint_probabilities(squareform(pdist(data, "sqeuclidean")), 20.0, 0))
+    theirs = squareform(
+        _t_sne._joint_probabilities(squareform(pdist(data, "sqeuclidean")), 20.0, 0)
+    )
     assert np.allclose(P, theirs, rtol=1e-3, atol=1e-12)
     tsne = TSNE(perplexity=20.0, method="exact", init="pca", random_state=0)
     embedding = tsne.fit_transform(data)
