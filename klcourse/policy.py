@@ -43,6 +43,7 @@ __all__ = [
     "logits_from_probs",
     "optimal_policy",
     "regularised_objective",
+    "maximise",
     "token_kls",
     "sample_sequences",
     "estimator_values",
@@ -60,6 +61,9 @@ __all__ = [
     "distillation_loss",
     "bump_distribution",
     "fit_student",
+    "toy_bandit",
+    "tiny_language_model",
+    "three_bump_teacher",
     "ESTIMATORS",
 ]
 
@@ -293,6 +297,67 @@ def regularised_objective(probs, ref_probs, reward, beta):
         )
     kl = scipy.special.rel_entr(probs, ref_probs).sum(axis=-1)
     return float(np.sum(probs * reward, axis=-1) - beta * kl)
+
+
+def maximise(objective, initial_logits, *, num_steps=2000, learning_rate=0.05):
+    """Maximise a TensorFlow ``objective(logits)`` by Adam, in one compiled loop.
+
+    The learning rate decays exponentially from ``learning_rate`` to a hundredth of it.
+
+    The loop is a ``tf.while_loop`` inside ``tf.function`` (as `klcourse.fit`), so a few
+    thousand steps on a small table of logits take well under a second.
+
+    Args:
+      objective: a function from a float64 ``tf.Variable`` of logits to a scalar
+        ``tf.Tensor`` to maximise (write it with TensorFlow ops).
+      initial_logits: array-like start.
+      num_steps: positive ``int``.
+      learning_rate: positive ``float``.
+
+    Returns:
+      ``(logits, value)``: the final logits (``numpy.ndarray``) and the objective there
+      (``float``).
+
+    Raises:
+      TypeError, ValueError: for a non-callable objective, bad logits or settings.
+
+    Examples:
+      >>> import tensorflow as tf
+      >>> target = tf.constant([0.2, 0.8], tf.float64)
+      >>> def objective(logits):  # -KL(target || softmax(logits)) + const
+      ...     return tf.reduce_sum(target * tf.nn.log_softmax(logits))
+      >>> logits, _ = maximise(objective, [0.0, 0.0], num_steps=500, learning_rate=0.1)
+      >>> scipy.special.softmax(logits).round(4).tolist()
+      [0.2, 0.8]
+    """
+    import tensorflow as tf
+    import tf_keras
+
+    if not callable(objective):
+        raise TypeError(f"`objective` must be callable; got {type(objective).__name__}")
+    initial_logits = _validate.as_float_array(initial_logits, "initial_logits")
+    num_steps = _validate.positive_int(num_steps, "num_steps")
+    learning_rate = _validate.positive_float(learning_rate, "learning_rate")
+    logits = tf.Variable(initial_logits, dtype=tf.float64)
+    # The step size decays a hundredfold over the run, so Adam settles instead of
+    # jittering around the optimum at the scale of the learning rate.
+    schedule = tf_keras.optimizers.schedules.ExponentialDecay(learning_rate, num_steps, 0.01)
+    optimizer = tf_keras.optimizers.Adam(schedule)
+    optimizer.build([logits])
+
+    @tf.function(autograph=False)
+    def run():
+        def step(i):
+            with tf.GradientTape() as tape:
+                loss = -objective(logits)
+            optimizer.apply_gradients([(tape.gradient(loss, logits), logits)])
+            return (i + 1,)
+
+        tf.while_loop(lambda i: i < num_steps, step, (tf.constant(0),))
+        return objective(logits)
+
+    value = run()
+    return logits.numpy(), float(value)
 
 
 def token_kls(space, logits, ref_logits):
@@ -881,3 +946,53 @@ def fit_student(teacher, loss, starts, *, beta=0.5):
         )
         fits.append((float(result.x[0]), math.exp(result.x[1]), float(result.fun)))
     return fits
+
+
+# ----------------------------------------------------------------- chapter 7's examples
+def toy_bandit():
+    """Chapter 7's bandit: ``(ref_probs, reward)`` over five answers.
+
+    The chapter defines them in the open and asserts that they equal these; the
+    exercise checkers use this function, so both see the same problem.
+
+    Examples:
+      >>> ref, reward = toy_bandit()
+      >>> float(ref.sum()), int(reward.argmax())
+      (1.0, 3)
+    """
+    return np.array([0.40, 0.25, 0.15, 0.12, 0.08]), np.array([0.0, 0.3, 0.5, 1.0, 0.8])
+
+
+def tiny_language_model():
+    """Chapter 7's language model: ``(space, ref_logits, reward)``.
+
+    Three tokens, answers of four; random reference logits (seed 1); the reward is 1 if
+    an answer ends with the token it starts with, plus 0.25 for every token 0 (``a``).
+
+    Examples:
+      >>> space, ref_logits, reward = tiny_language_model()
+      >>> space.num_sequences, ref_logits.shape, float(reward.max())
+      (81, (40, 3), 2.0)
+    """
+    space = SequenceSpace(vocab_size=3, length=4)
+    ref_logits = np.random.default_rng(1).normal(size=(space.num_prefixes, 3))
+    answers = space.sequences
+    reward = 1.0 * (answers[:, 0] == answers[:, -1]) + 0.25 * np.sum(answers == 0, axis=1)
+    return space, ref_logits, reward
+
+
+def three_bump_teacher(num_tokens=24):
+    """Chapter 7's distillation teacher: bumps at tokens 4, 11, 18 weighing 0.5, 0.3, 0.2.
+
+    Returns:
+      ``(teacher, starts)``: the ``[num_tokens]`` probabilities and the four (μ, σ)
+      starts the chapter fits from (one on each bump and one broad).
+
+    Examples:
+      >>> teacher, starts = three_bump_teacher()
+      >>> int(teacher.argmax()), len(starts)
+      (4, 4)
+    """
+    bumps = [(4, 1.0, 0.5), (11, 1.2, 0.3), (18, 1.0, 0.2)]
+    teacher = sum(w * bump_distribution(m, s, num_tokens) for m, s, w in bumps)
+    return teacher, [(m, s) for m, s, _ in bumps] + [(11, 6)]
