@@ -170,7 +170,13 @@ def _dpo_loss(answer):
         for hint, value in mistakes.items():
             if np.isclose(got, value, rtol=1e-9):
                 return hint
-        return close(got, expected, rtol=1e-9, what="your loss")
+        hint = close(got, expected, rtol=1e-9, what="your loss")
+        if hint and "too" in hint:  # not a KL: the generic hint's "which comes first" misleads
+            return (
+                f"your loss is {'too large' if got > expected else 'too small'}: "
+                "check −log σ(margin) and the margin β·(Δ log π_θ − Δ log π_ref)."
+            )
+        return hint
     # Large margins: a naive log(sigmoid(x)) overflows or returns -inf here.
     big = np.array([800.0, -800.0])
     with np.errstate(all="ignore"):
@@ -255,4 +261,8 @@ def _temperature_mode(answer):
         return "compare the fits from all four starts and keep the best one."
     if not np.any(np.isclose(answer, TEMPERATURES)):
         return "the answer is one of the temperatures in the grid."
-    return close(answer, found["reference"], rtol=1e-9, atol=1e-9, what="your temperature")
+    if np.isclose(answer, found["reference"], rtol=0, atol=1e-9):
+        return None
+    if answer > found["reference"]:
+        return "too large: at a lower temperature of the grid the best student is already broad."
+    return "too small: at that temperature the best reverse-KL student still sits on one bump."
