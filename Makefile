@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export KLCOURSE_DEVICE ?=
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv browser test unit nbval book lab bench execute student grade clean
+.PHONY: help venv browser test unit nbval book lab bench execute student grade clean lock reproducibility
 # Root installs system packages directly (CI); anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -19,15 +19,32 @@ help:
 	@echo "make test   unit tests, doctests and nbval over chapters/"
 	@echo "make lab    open JupyterLab on the chapters"
 	@echo "make bench  run the benchmarks, write bench/RESULTS.md"
+	@echo "make reproducibility  nbval under other CPU kernels and thread counts"
+	@echo "make lock   refresh requirements.lock (exact versions) from pyproject.toml"
 	@echo "make execute  re-run every notebook in place (after editing one)"
 	@echo "make student  student edition (no solutions) in _build/student"
 	@echo "make grade SUBMISSIONS=dir/  grade dir/<student>/<chapter>.ipynb into _build/grades"
 
-$(STAMP): pyproject.toml
+# Installs come from the lock: every package at the version the course was tested with.
+# pyproject.toml keeps the ranges; `make lock` refreshes the pins within them.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[book,test,instructor]"
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Exact versions for Python 3.11 on Linux x86-64, resolved by uv within pyproject.toml's ranges.
+lock: $(STAMP)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra book --extra test --extra instructor \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	  --no-header --annotation-style line --quiet -o requirements.lock
+
+# nbval over every notebook under several OpenBLAS kernels, one thread, and TensorFlow with
+# and without oneDNN: the table goes into bench/RESULTS.md (see klcourse.precision).
+reproducibility: $(STAMP)
+	$(PY) bench/reproducibility.py
 
 venv: $(STAMP)
 
