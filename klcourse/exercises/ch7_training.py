@@ -42,10 +42,10 @@ def _beta_for_kl(answer):
         "your β puts KL(π_ref‖π*) at the budget; the leash is KL(π*‖π_ref), π* first.": (
             _beta_for(forward, TARGET_KL)
         ),
-        "your β gives a KL of 0.25 bits; the budget is in nats.": _beta_for(
+        "your β meets the budget in bits; the budget is in nats.": _beta_for(
             reverse, TARGET_KL * math.log(2)
         ),
-        "that is the β for the bandit of section 7.1; use the language model of 7.2.": (
+        "that is the β for the bandit; use the tiny language model.": (
             _beta_for(
                 lambda b: kl_discrete(
                     policy.optimal_policy(bandit_ref, bandit_reward, b), bandit_ref
@@ -211,10 +211,10 @@ def _trust_step(answer):
             plain = g * math.sqrt(2 * TRUST_KL / (g @ fisher @ g))
             mistakes = {
                 "that is the plain gradient scaled to the budget; the step uses F⁺g.": after(plain),
-                "the budget is ½δᵀFδ = 0.02; your step satisfies δᵀFδ = 0.02.": after(
+                "your step has δᵀFδ equal to the budget; the budget is on ½δᵀFδ.": after(
                     natural / math.sqrt(2)
                 ),
-                "your step has ½δᵀFδ = 0.04; the budget is ½δᵀFδ = 0.02.": after(
+                "your step spends twice the KL budget: the budget is on ½δᵀFδ.": after(
                     natural * math.sqrt(2)
                 ),
                 "scale the natural gradient F⁺g to the KL budget.": after(
@@ -255,7 +255,7 @@ def _temperature_mode(answer):
     if np.isclose(answer, TEMPERATURES[0]):
         return (
             "at the first temperature the reverse-KL student still sits on one bump "
-            "(section 7.7); check that you fit the reverse KL, KL(student‖teacher)."
+            "(as in the distillation section); check that you fit KL(student‖teacher)."
         )
     if "first start" in found and np.isclose(answer, found["first start"]):
         return "compare the fits from all four starts and keep the best one."
