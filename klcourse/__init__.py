@@ -23,6 +23,7 @@ Modules:
   fgan             reverse KL from samples: a small f-GAN (chapter 3)
   gradients        score-function and reparameterised gradients of KL (chapter 4)
   vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
+  policy           KL-regularised policies, DPO, Fisher steps and distillation, exactly (ch. 7)
   check            kc.check.exercise(id, answer): instant feedback on exercises
   exercises        the checkers, one module per chapter (registered on import)
   hints            close(answer, expected): hints that never reveal the answer
@@ -46,6 +47,7 @@ from klcourse import (
     gradients,
     hints,
     plot,
+    policy,
     precision,
     vi,
 )
@@ -92,6 +94,7 @@ __all__ = [
     "fgan",
     "gradients",
     "vi",
+    "policy",
     "runtime",
     "seed_everything",
     "stateless_seed",
