@@ -13,11 +13,21 @@ import numpy as np
 __all__ = ["close"]
 
 
-def close(answer, expected, *, rtol=1e-3, atol=1e-6, what="your value") -> str | None:
+def close(
+    answer,
+    expected,
+    *,
+    rtol=1e-3,
+    atol=1e-6,
+    what="your value",
+    advice="Check the formula and which distribution comes first.",
+) -> str | None:
     """Compare a numeric answer with a reference; ``None`` if close, else a hint.
 
     The hint describes the mismatch (shape, sign, too large or small, a factor of
-    ln 2 as between nats and bits) and never prints ``expected``.
+    ln 2 as between nats and bits) and never prints ``expected``. ``advice`` ends the
+    "too large / too small" hint: pass one that fits the exercise (the default's
+    "which distribution comes first" means nothing for a symmetric quantity).
     """
     if isinstance(answer, (str, bytes)) or not (
         isinstance(answer, numbers.Number)
@@ -48,5 +58,6 @@ def close(answer, expected, *, rtol=1e-3, atol=1e-6, what="your value") -> str |
         return f"{what} has the wrong sign."
     if answer.size == 1:
         direction = "too large" if answer.item() > expected.item() else "too small"
-        return f"{what} is {direction}. Check the formula and which distribution comes first."
-    return f"{what} is not right in {int(np.sum(~np.isclose(answer, expected, rtol=rtol, atol=atol)))} entries."
+        return f"{what} is {direction}. {advice}".rstrip()
+    wrong = int(np.sum(~np.isclose(answer, expected, rtol=rtol, atol=atol)))
+    return f"{what} is not right in {wrong} of its {answer.size} entries."
