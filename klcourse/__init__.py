@@ -23,6 +23,7 @@ Modules:
   fgan             reverse KL from samples: a small f-GAN (chapter 3)
   gradients        score-function and reparameterised gradients of KL (chapter 4)
   vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
+  vae              a variational autoencoder on 8×8 digits: ELBO, β, IWAE (chapter 6)
   check            kc.check.exercise(id, answer): instant feedback on exercises
   exercises        the checkers, one module per chapter (registered on import)
   hints            close(answer, expected): hints that never reveal the answer
@@ -43,6 +44,7 @@ from klcourse import (
     gradients,
     hints,
     plot,
+    vae,
     vi,
 )
 from klcourse.divergence import (
@@ -87,6 +89,7 @@ __all__ = [
     "fgan",
     "gradients",
     "vi",
+    "vae",
     "runtime",
     "seed_everything",
     "stateless_seed",
