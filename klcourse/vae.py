@@ -121,15 +121,11 @@ class VAE(tf.Module):
     \sigma^2(x))` as a ``tfd.MultivariateNormalDiag``; the network outputs
     :math:`\mu` and :math:`\log\sigma^2`, so every real output is a valid variance.
     ``decode(z)`` returns :math:`p(x\mid z)`, 64 independent Bernoullis given by logits.
-    With ``autoregressive=True`` the decoder also sees the pixels before each pixel
-    (in reading order) through a strictly lower-triangular linear map, a decoder
-    strong enough to model the images without :math:`z` (chapter 6's collapse example).
 
     Args:
       latent_dim: positive ``int``, the dimension of :math:`z`.
       hidden: positive ``int``, units of each hidden layer.
       num_pixels: positive ``int``, the dimension of :math:`x`.
-      autoregressive: ``bool``, see above.
       seed: non-negative ``int`` for the initial weights.
       copies: ``None``, or a positive ``int`` :math:`M`: then every weight has a leading
         axis of length :math:`M` and the object holds :math:`M` independent models
@@ -146,14 +142,11 @@ class VAE(tf.Module):
       (TensorShape([2]), TensorShape([64]))
     """
 
-    def __init__(
-        self, latent_dim, hidden=64, num_pixels=64, autoregressive=False, seed=0, copies=None
-    ):
+    def __init__(self, latent_dim, hidden=64, num_pixels=64, seed=0, copies=None):
         super().__init__(name="vae")
         self.latent_dim = _validate.positive_int(latent_dim, "latent_dim")
         self.hidden = _validate.positive_int(hidden, "hidden")
         self.num_pixels = _validate.positive_int(num_pixels, "num_pixels")
-        self.autoregressive = bool(autoregressive)
         self.copies = None if copies is None else _validate.positive_int(copies, "copies")
         self.seed = seed
         seeds = tf.random.experimental.stateless_split(_validate.stateless_seed(seed), 4)
@@ -161,11 +154,6 @@ class VAE(tf.Module):
         self.encoder_out = _dense([hidden, 2 * latent_dim], seeds[1], self.copies)
         self.decoder_hidden = _dense([latent_dim, hidden], seeds[2], self.copies)
         self.decoder_out = _dense([hidden, num_pixels], seeds[3], self.copies)
-        if self.autoregressive:
-            lead = [] if self.copies is None else [self.copies]
-            self.decoder_previous = tf.Variable(tf.zeros(lead + [num_pixels, num_pixels]))
-            # mask[j, i] = 1 where pixel j comes before pixel i (reading order)
-            self._mask = tf.constant(np.triu(np.ones([num_pixels] * 2), k=1), tf.float32)
 
     def select(self, index):
         """Copy ``index`` of a model built with ``copies``, as a stand-alone `VAE`.
@@ -178,8 +166,8 @@ class VAE(tf.Module):
                 f"`index` must be in [0, copies) of a model with copies; got {index} "
                 f"for copies={self.copies}"
             )
-        single = VAE(self.latent_dim, self.hidden, self.num_pixels, self.autoregressive)
-        for mine, theirs in zip(single.trainable_variables, self.trainable_variables):
+        single = VAE(self.latent_dim, self.hidden, self.num_pixels)
+        for mine, theirs in zip(single.trainable_variables, self.trainable_variables, strict=True):
             mine.assign(tf.reshape(theirs[index], mine.shape))
         return single
 
@@ -199,20 +187,15 @@ class VAE(tf.Module):
         mu, log_var = self.encoder_outputs(tf.convert_to_tensor(x, tf.float32))
         return tfd.MultivariateNormalDiag(mu, tf.exp(0.5 * log_var))
 
-    def logits(self, z, x=None):
-        """Decoder logits ``[..., num_pixels]``; ``x`` is needed if autoregressive."""
+    def logits(self, z):
+        """Decoder logits ``[..., num_pixels]`` of the latent points ``z``."""
         (w1, b1), (w2, b2) = self.decoder_hidden, self.decoder_out
-        out = tf.tanh(z @ w1 + b1) @ w2 + b2
-        if self.autoregressive:
-            if x is None:
-                raise ValueError("`x` is required: the autoregressive decoder conditions on it")
-            out = out + x @ (self.decoder_previous * self._mask)
-        return out
+        z = tf.convert_to_tensor(z, tf.float32)
+        return tf.tanh(z @ w1 + b1) @ w2 + b2
 
-    def decode(self, z, x=None):
+    def decode(self, z):
         """:math:`p(x\\mid z)`: ``tfd.Independent`` Bernoullis over the pixels."""
-        logits = self.logits(tf.convert_to_tensor(z, tf.float32), x)
-        return tfd.Independent(tfd.Bernoulli(logits=logits), reinterpreted_batch_ndims=1)
+        return tfd.Independent(tfd.Bernoulli(logits=self.logits(z)), reinterpreted_batch_ndims=1)
 
     def prior(self):
         """:math:`p(z) = \\mathcal N(0, I)`."""
@@ -263,7 +246,9 @@ class ElboTerms(NamedTuple):
 
 
 def elbo_terms(model, x, seed, kl="analytic"):
-    r"""Distortion and rate of a batch, with one reparameterised draw :math:`z = \mu + \sigma\varepsilon`.
+    r"""Distortion and rate of a batch at one reparameterised draw of :math:`z`.
+
+    The draw is :math:`z = \mu + \sigma\odot\varepsilon`, one :math:`\varepsilon` per example.
 
     The ELBO of each example is ``-(distortion + rate)``.
 
@@ -284,9 +269,10 @@ def elbo_terms(model, x, seed, kl="analytic"):
     mu, log_var = model.encoder_outputs(x)
     sigma = tf.exp(0.5 * log_var)
     seed = _validate.stateless_seed(seed) if isinstance(seed, int) else seed
-    eps = tf.random.stateless_normal(tf.shape(mu), seed=seed)
+    # one ε per example, shared by a model's copies: [batch, latent_dim] broadcasts
+    eps = tf.random.stateless_normal(tf.shape(mu)[-2:], seed=seed)
     z = mu + sigma * eps
-    distortion = -model.decode(z, x).log_prob(x)
+    distortion = -model.decode(z).log_prob(x)
     if kl == "analytic":
         per_dim = gaussian_kl_per_dim(mu, log_var)
     else:  # log q(z|x) - log p(z), coordinate by coordinate (both factorise)
@@ -340,9 +326,10 @@ def train(
     defaults (:math:`\lambda = 0`, no warm-up) it is the plain β-VAE objective.
 
     For a model with ``copies``, ``beta``, ``free_bits`` and ``warmup_steps`` may be
-    sequences with one entry per copy; every copy sees the same minibatches, and the
-    copies' objectives are summed, which leaves each copy's Adam updates as if it were
-    trained alone.
+    sequences with one entry per copy. Every copy sees the same minibatches and the same
+    :math:`\varepsilon`, and the copies' objectives are summed; they share no parameter,
+    and Adam works parameter by parameter, so each copy is trained as it would be alone
+    (up to floating-point rounding).
 
     Args:
       model: a `VAE` (its variables are trained in place).
@@ -411,14 +398,12 @@ def train(
                 loss = distortion + beta_t * clipped
                 total = tf.reduce_sum(loss)  # copies are independent: sum their losses
             gradients = tape.gradient(total, variables)
-            optimizer.apply_gradients(zip(gradients, variables))
+            optimizer.apply_gradients(zip(gradients, variables, strict=True))
             values = (loss, tf.reduce_sum(per_dim, -1), distortion, beta_t)
-            return (i + 1, *(a.write(i, v) for a, v in zip(arrays, values)))
+            return (i + 1, *(a.write(i, v) for a, v in zip(arrays, values, strict=True)))
 
         arrays = [tf.TensorArray(tf.float32, size=num_steps) for _ in range(4)]
-        _, *arrays = tf.while_loop(
-            lambda i, *_: i < num_steps, step, (tf.constant(0), *arrays)
-        )
+        _, *arrays = tf.while_loop(lambda i, *_: i < num_steps, step, (tf.constant(0), *arrays))
         return [a.stack() for a in arrays]
 
     out = run(tf.constant(data), beta, free_bits, warmup)
@@ -502,14 +487,7 @@ def evaluate(model, data, *, num_samples=10, seed=0):
     )
 
 
-def _log_weights(model, x, num_samples, seed):
-    """``[K, batch]`` importance log-weights log p(x, z_k) − log q(z_k | x)."""
-    q = model.encode(x)
-    z = q.sample(num_samples, seed=seed)
-    return model.decode(z, x).log_prob(x) + model.prior().log_prob(z) - q.log_prob(z)
-
-
-def iwae_bound(model, data, num_samples, *, seed=0, chunk=None):
+def iwae_bound(model, data, num_samples, *, repeats=1, seed=0, chunk=1000):
     r"""The importance-weighted bound :math:`\mathcal L_K` of each image (Burda et al. 2016).
 
     .. math::
@@ -517,38 +495,48 @@ def iwae_bound(model, data, num_samples, *, seed=0, chunk=None):
        \mathcal L_K(x) = \mathbb E\Big[\log \frac1K\sum_{k=1}^K
        \frac{p(x, z_k)}{q(z_k\mid x)}\Big], \quad z_k \sim q(z\mid x),
 
-    estimated with one set of :math:`K` draws. :math:`\mathcal L_1` is the ELBO, and
-    :math:`\mathcal L_K \le \mathcal L_{K+1} \le \log p(x)` in expectation.
+    estimated by the average of ``repeats`` independent :math:`K`-draw estimates.
+    :math:`\mathcal L_1` is the ELBO, and
+    :math:`\mathcal L_K \le \mathcal L_{K+1} \le \log p(x)`. The draws are the first
+    ``num_samples * repeats`` of one stream for the given seed, so calls with the same
+    product share their draws (common random numbers: differences between two
+    :math:`K` are then far less noisy than either estimate).
 
     Args:
-      model: a `VAE`.
+      model: a `VAE` without copies.
       data: ``[n, num_pixels]`` 0/1 images.
       num_samples: positive ``int`` :math:`K`.
+      repeats: positive ``int``, estimates averaged.
       seed: non-negative ``int``.
-      chunk: ``int`` or ``None``: draws per pass (memory); the result is the same.
+      chunk: positive ``int``, draws decoded per pass (memory only).
 
     Returns:
       ``numpy`` array ``[n]`` of float64 bounds, in nats.
 
     Examples:
       >>> model, x = VAE(latent_dim=2), load_digits().test[:5]
-      >>> bool(np.all(iwae_bound(model, x, 100) > iwae_bound(model, x, 1) - 1.0))
+      >>> elbo = iwae_bound(model, x, 1, repeats=100)
+      >>> bool(np.all(iwae_bound(model, x, 100) > elbo))
       True
     """
     _single(model)
     data = tf.constant(_images(data, model))
     num_samples = _validate.positive_int(num_samples, "num_samples")
-    chunk = num_samples if chunk is None else _validate.positive_int(chunk, "chunk")
-    base = _validate.stateless_seed(seed)
+    repeats = _validate.positive_int(repeats, "repeats")
+    chunk = _validate.positive_int(chunk, "chunk")
+    total = num_samples * repeats
+    q = model.encode(data)
+    # one stream of draws: [total, n, latent_dim], decoded chunk by chunk
+    z = q.sample(total, seed=_validate.stateless_seed(seed))
     parts = []
-    for index, start in enumerate(range(0, num_samples, chunk)):
-        k = min(chunk, num_samples - start)
-        seed_k = tf.random.experimental.stateless_fold_in(base, index)
-        parts.append(_log_weights(model, data, k, seed_k).numpy().astype(np.float64))
-    log_w = np.concatenate(parts, axis=0)
+    for start in range(0, total, chunk):
+        zc = z[start : start + chunk]
+        log_w = model.decode(zc).log_prob(data) + model.prior().log_prob(zc) - q.log_prob(zc)
+        parts.append(log_w.numpy().astype(np.float64))
+    log_w = np.concatenate(parts, axis=0).reshape(repeats, num_samples, -1)
     from scipy.special import logsumexp
 
-    return logsumexp(log_w, axis=0) - math.log(num_samples)
+    return (logsumexp(log_w, axis=1) - math.log(num_samples)).mean(axis=0)
 
 
 class LatentQuadrature(NamedTuple):
@@ -578,7 +566,7 @@ def latent_quadrature(model, data, *, limit=6.0, num_points=241):
     grid sum runs in float64.
 
     Args:
-      model: a `VAE` with ``latent_dim == 2`` and no autoregressive decoder.
+      model: a `VAE` with ``latent_dim == 2``.
       data: ``[n, num_pixels]`` 0/1 images.
       limit: positive ``float`` :math:`L`.
       num_points: ``int`` ≥ 3, grid points per axis.
@@ -587,13 +575,12 @@ def latent_quadrature(model, data, *, limit=6.0, num_points=241):
       `LatentQuadrature`.
 
     Raises:
-      ValueError: if the model's latent space is not 2-D or its decoder is autoregressive.
+      ValueError: if the model's latent space is not 2-D.
     """
     _single(model)
-    if model.latent_dim != 2 or model.autoregressive:
+    if model.latent_dim != 2:
         raise ValueError(
-            "`model` must have a 2-D latent space and a plain decoder for quadrature; got "
-            f"latent_dim={model.latent_dim}, autoregressive={model.autoregressive}"
+            f"`model` must have a 2-D latent space for quadrature; got {model.latent_dim}"
         )
     data = _images(data, model)
     limit = _validate.positive_float(limit, "limit")
@@ -612,9 +599,10 @@ def latent_quadrature(model, data, *, limit=6.0, num_points=241):
     q = model.encode(data)
     mu = q.mean().numpy().astype(np.float64)
     sd = q.stddev().numpy().astype(np.float64)
-    log_q = -0.5 * (((grid[None] - mu[:, None]) / sd[:, None]) ** 2).sum(-1) - np.log(
-        2 * math.pi * sd.prod(-1)
-    )[:, None]
+    log_q = (
+        -0.5 * (((grid[None] - mu[:, None]) / sd[:, None]) ** 2).sum(-1)
+        - np.log(2 * math.pi * sd.prod(-1))[:, None]
+    )
     weight_q = np.exp(log_q) * cell  # q's mass in each cell
     log_posterior = log_joint - math.log(cell) - log_marginal[:, None]
     kl = (weight_q * (log_q - log_posterior)).sum(1)
@@ -689,8 +677,8 @@ def gradient_variance(model, data, *, kl, num_repeats=200, seed=0):
     grads = [g.numpy().astype(np.float64) for g in all_gradients(seeds)]
     total = [g.var(0, ddof=1).sum() for g in grads]
     return GradientVariance(
-        float(sum(t for t, e in zip(total, encoder) if e)),
-        float(sum(t for t, e in zip(total, encoder) if not e)),
+        float(sum(t for t, e in zip(total, encoder, strict=True) if e)),
+        float(sum(t for t, e in zip(total, encoder, strict=True) if not e)),
         np.concatenate([g.mean(0) for g in grads]),
     )
 
