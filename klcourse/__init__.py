@@ -24,6 +24,7 @@ Modules:
   gradients        score-function and reparameterised gradients of KL (chapter 4)
   vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
   policy           KL-regularised policies, DPO, Fisher steps and distillation, exactly (ch. 7)
+  vae              a variational autoencoder on 8×8 digits: ELBO, β, IWAE (chapter 6)
   check            kc.check.exercise(id, answer): instant feedback on exercises
   exercises        the checkers, one module per chapter (registered on import)
   hints            close(answer, expected): hints that never reveal the answer
@@ -49,6 +50,7 @@ from klcourse import (
     plot,
     policy,
     precision,
+    vae,
     vi,
 )
 from klcourse.divergence import (
@@ -95,6 +97,7 @@ __all__ = [
     "gradients",
     "vi",
     "policy",
+    "vae",
     "runtime",
     "seed_everything",
     "stateless_seed",
