@@ -21,7 +21,7 @@ Modules:
   runtime          seed_everything, stateless_seed, describe; quiet TensorFlow;
                    KLCOURSE_DEVICE=cpu
   fgan             reverse KL from samples: a small f-GAN (chapter 3)
-  gradients        score-function and reparameterised gradients of KL (chapter 4)
+  gradients        gradients of KL through sampling; the KL-penalty pitfall (chapter 4)
   vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
   check            kc.check.exercise(id, answer): instant feedback on exercises
   exercises        the checkers, one module per chapter (registered on import)
