@@ -53,6 +53,8 @@ __all__ = [
     "categorical_kl_gradients",
     "kl_penalty_gradients",
     "expected_kl_penalty_gradient",
+    "kl_regularised_policy",
+    "kl_regularised_optimum",
 ]
 
 tfd = tfp.distributions
@@ -249,16 +251,17 @@ class CategoricalKLGradients(NamedTuple):
     forward: np.ndarray
 
 
-def _check_logits(logits, ref_logits):
-    logits = _validate.as_float_array(logits, "logits")
-    ref_logits = _validate.as_float_array(ref_logits, "ref_logits")
+def _check_logits(logits, ref_logits, names=("logits", "ref_logits")):
+    logits = _validate.as_float_array(logits, names[0])
+    ref_logits = _validate.as_float_array(ref_logits, names[1])
     if logits.ndim != 1 or logits.size < 2:
         raise ValueError(
-            f"`logits` must be a vector of at least 2 entries; got shape {logits.shape}"
+            f"`{names[0]}` must be a vector of at least 2 entries; got shape {logits.shape}"
         )
     if ref_logits.shape != logits.shape:
         raise ValueError(
-            f"`ref_logits` must have the shape of `logits`, {logits.shape}; got {ref_logits.shape}"
+            f"`{names[1]}` must have the shape of `{names[0]}`, {logits.shape}; "
+            f"got {ref_logits.shape}"
         )
     return logits, ref_logits
 
@@ -406,3 +409,107 @@ def expected_kl_penalty_gradient(logits, ref_logits, *, estimator):
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
     return probs @ per_action
+
+
+def _softmax(logits):
+    probs = np.exp(logits - logits.max())
+    return probs / probs.sum()
+
+
+def _expected_penalty_gradient_closed_form(logits, log_ref, estimator):
+    """E_pi[c(a) (e_a - pi)] = pi*c - pi (pi . c), with the per-action coefficient c(a)."""
+    probs = _softmax(logits)
+    log_r = log_ref - np.log(probs)
+    k1, k3 = -log_r, np.expm1(log_r) - log_r
+    coefficient = {
+        "k1": np.ones_like(log_r),
+        "k2": k1,
+        "k1_score": k1,
+        "k3": -np.expm1(log_r),
+        "k3_score": k3 - np.expm1(log_r),
+    }[estimator]
+    return probs * coefficient - probs * (probs @ coefficient)
+
+
+def kl_regularised_policy(
+    ref_logits, rewards, beta, *, estimator, num_steps=3000, learning_rate=0.5
+):
+    r"""Maximise expected reward minus a KL penalty whose gradient comes from ``estimator``.
+
+    Gradient ascent on the logits θ of :math:`\pi_\theta = \mathrm{softmax}(\theta)`, started
+    at the reference, for the objective
+
+    .. math::
+
+       J(\theta) = \mathbb E_{a\sim\pi_\theta}[R(a)]
+                   - \beta\,\mathrm{KL}(\pi_\theta\|\pi_{\text{ref}}),
+
+    where the penalty's gradient is replaced by the *exact expectation* of the chosen
+    `kl_penalty_gradients` estimator (so no sampling noise: any difference from the
+    true optimum is bias). With ``"k2"``, ``"k1_score"`` or ``"k3_score"`` it converges to
+    `kl_regularised_optimum`; with ``"k1"`` the penalty vanishes and the policy
+    collapses onto the best action; with ``"k3"`` it solves the problem with the
+    *forward* KL instead (chapter 4).
+
+    Args:
+      ref_logits: logits of π_ref, a vector ``[K]``.
+      rewards: R(a), a vector ``[K]``.
+      beta: the penalty weight, a positive float.
+      estimator: one of `KL_PENALTY_ESTIMATORS`.
+      num_steps: positive ``int``.
+      learning_rate: positive float, the step size on the logits.
+
+    Returns:
+      ``numpy.ndarray`` ``[K]``: the probabilities of the final policy.
+
+    Raises:
+      TypeError, ValueError: for non-numeric or mismatched inputs, a non-positive
+        ``beta``, count or learning rate, or an unknown ``estimator``.
+
+    Examples:
+      >>> ref, rewards = np.zeros(3), np.array([1.0, 0.0, 0.0])
+      >>> kl_regularised_policy(ref, rewards, 1.0, estimator="k2").round(4)
+      array([0.5761, 0.2119, 0.2119])
+      >>> kl_regularised_optimum(ref, rewards, 1.0).round(4)
+      array([0.5761, 0.2119, 0.2119])
+    """
+    ref_logits, rewards = _check_logits(ref_logits, rewards, ("ref_logits", "rewards"))
+    beta = _validate.positive_float(beta, "beta")
+    _validate.one_of(estimator, "estimator", KL_PENALTY_ESTIMATORS)
+    num_steps = _validate.positive_int(num_steps, "num_steps")
+    learning_rate = _validate.positive_float(learning_rate, "learning_rate")
+    log_ref = np.log(_softmax(ref_logits))
+    logits = log_ref.copy()
+    for _ in range(num_steps):
+        probs = _softmax(logits)
+        reward_gradient = probs * (rewards - probs @ rewards)
+        penalty = _expected_penalty_gradient_closed_form(logits, log_ref, estimator)
+        logits = logits + learning_rate * (reward_gradient - beta * penalty)
+    return _softmax(logits)
+
+
+def kl_regularised_optimum(ref_logits, rewards, beta):
+    r"""The maximiser of :math:`\mathbb E_\pi[R] - \beta\,\mathrm{KL}(\pi\|\pi_{\text{ref}})`.
+
+    .. math:: \pi^*(a) = \pi_{\text{ref}}(a)\, e^{R(a)/\beta} \big/ Z,
+
+    a Gibbs (Boltzmann) reweighting of the reference policy.
+
+    Args:
+      ref_logits: logits of π_ref, a vector ``[K]``.
+      rewards: R(a), a vector ``[K]``.
+      beta: positive float.
+
+    Returns:
+      ``numpy.ndarray`` ``[K]``: π*.
+
+    Raises:
+      TypeError, ValueError: for non-numeric or mismatched inputs or ``beta <= 0``.
+
+    Examples:
+      >>> kl_regularised_optimum([0.0, 0.0], [np.log(3.0), 0.0], 1.0).round(6)
+      array([0.75, 0.25])
+    """
+    ref_logits, rewards = _check_logits(ref_logits, rewards, ("ref_logits", "rewards"))
+    beta = _validate.positive_float(beta, "beta")
+    return _softmax(np.log(_softmax(ref_logits)) + rewards / beta)

@@ -155,3 +155,43 @@ def test_bad_penalty_input():
         gradients.expected_kl_penalty_gradient([0.0, 1.0], [0.0, 1.0], estimator="k4")
     with pytest.raises(ValueError, match="`step` must be positive"):
         gradients.kl_gradient_quadrature(0.0, 1.0, tfd.Normal(f64(0), f64(1)), step=0.0)
+
+
+def test_closed_form_expected_gradient_matches_autodiff():
+    log_ref = np.log(softmax(REF))
+    for name in gradients.KL_PENALTY_ESTIMATORS:
+        np.testing.assert_allclose(
+            gradients._expected_penalty_gradient_closed_form(LOGITS, log_ref, name),
+            gradients.expected_kl_penalty_gradient(LOGITS, REF, estimator=name),
+            atol=1e-12,
+        )
+
+
+def test_kl_regularised_ascent_finds_the_right_and_the_wrong_optima():
+    rewards = np.array([1.0, 0.2, -0.5, 0.0])
+    optimum = gradients.kl_regularised_optimum(REF, rewards, 0.5)
+
+    # the optimum maximises E[R] - beta KL: compare with random policies
+    def objective(pi):
+        return pi @ rewards - 0.5 * np.sum(pi * np.log(pi / softmax(REF)))
+
+    rng = np.random.default_rng(0)
+    assert all(objective(optimum) >= objective(rng.dirichlet(np.ones(4))) for _ in range(200))
+    for name in ("k2", "k1_score", "k3_score"):
+        got = gradients.kl_regularised_policy(REF, rewards, 0.5, estimator=name)
+        np.testing.assert_allclose(got, optimum, atol=1e-6)
+    collapsed = gradients.kl_regularised_policy(REF, rewards, 0.5, estimator="k1")
+    assert collapsed[0] > 0.99  # no penalty at all: all mass on the best action
+    forward = gradients.kl_regularised_policy(REF, rewards, 0.5, estimator="k3")
+    # stationary point of E[R] - beta KL(pi_ref || pi): pi (R - pi.R) = beta (pi - pi_ref)
+    np.testing.assert_allclose(
+        forward * (rewards - forward @ rewards), 0.5 * (forward - softmax(REF)), atol=1e-8
+    )
+    assert np.abs(forward - optimum).max() > 0.02
+
+
+def test_bad_policy_input():
+    with pytest.raises(ValueError, match="`rewards` must have the shape of `ref_logits`"):
+        gradients.kl_regularised_optimum([0.0, 1.0], [1.0], 1.0)
+    with pytest.raises(ValueError, match="`beta` must be positive"):
+        gradients.kl_regularised_policy([0.0, 1.0], [1.0, 0.0], 0.0, estimator="k2")
