@@ -21,7 +21,7 @@ Modules:
   runtime          seed_everything, stateless_seed, describe; quiet TensorFlow;
                    KLCOURSE_DEVICE=cpu
   fgan             reverse KL from samples: a small f-GAN (chapter 3)
-  gradients        score-function and reparameterised gradients of KL (chapter 4)
+  gradients        gradients of KL through sampling; the KL-penalty pitfall (chapter 4)
   vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
   policy           KL-regularised policies, DPO, Fisher steps and distillation, exactly (ch. 7)
   vae              a variational autoencoder on 8×8 digits: ELBO, β, IWAE (chapter 6)
