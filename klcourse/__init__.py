@@ -23,6 +23,7 @@ Modules:
   fgan             reverse KL from samples: a small f-GAN (chapter 3)
   gradients        score-function and reparameterised gradients of KL (chapter 4)
   vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
+  explore          explorers: sliders that recompute KL in the browser (Bokeh; chapters 1-4)
   check            kc.check.exercise(id, answer): instant feedback on exercises
   exercises        the checkers, one module per chapter (registered on import)
   hints            close(answer, expected): hints that never reveal the answer
@@ -41,6 +42,7 @@ from klcourse import (
     check,
     examples,
     exercises,  # noqa: F401  (registers every checker with `check`)
+    explore,
     fgan,
     fitting,
     gradients,
