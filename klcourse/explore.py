@@ -509,17 +509,29 @@ function grad(m, u) {  // gradient in (m, u = log s)
   }
   return [-gm, -1 - gu];
 }
-function descend(m, u) {  // gradient descent with backtracking
-  let f = rkl(m, Math.exp(u)), step = 0.5;
-  for (let it = 0; it < 5000; it++) {
-    const [gm, gu] = grad(m, u), gn = gm * gm + gu * gu;
-    if (gn < 1e-20) break;
-    while (step > 1e-14) {
-      const m2 = m - step * gm, u2 = u - step * gu, f2 = rkl(m2, Math.exp(u2));
-      if (f2 <= f - 0.5 * step * gn) { m = m2; u = u2; f = f2; step *= 2; break; }
-      step /= 2;
+function descend(m, u) {  // BFGS in (m, u = log s) with backtracking
+  let f = rkl(m, Math.exp(u)), g = grad(m, u), H = [1, 0, 1];  // H = [h11, h12, h22]
+  for (let it = 0; it < 200; it++) {
+    if (g[0] * g[0] + g[1] * g[1] < 1e-18) break;
+    let d0 = -(H[0] * g[0] + H[1] * g[1]), d1 = -(H[1] * g[0] + H[2] * g[1]);
+    let slope = d0 * g[0] + d1 * g[1];
+    if (slope >= 0) { H = [1, 0, 1]; d0 = -g[0]; d1 = -g[1]; slope = d0 * g[0] + d1 * g[1]; }
+    let t = 1, m2, u2, f2;
+    while (true) {
+      m2 = m + t * d0; u2 = u + t * d1; f2 = rkl(m2, Math.exp(u2));
+      if (f2 <= f + 1e-4 * t * slope || t < 1e-6) break;
+      t /= 2;
     }
-    if (step <= 1e-14) break;
+    if (t < 1e-6) break;
+    const g2 = grad(m2, u2), s0 = m2 - m, s1 = u2 - u, y0 = g2[0] - g[0], y1 = g2[1] - g[1];
+    const sy = s0 * y0 + s1 * y1;
+    if (sy > 1e-16) {  // H <- (I - r s y')H(I - r y s') + r s s'
+      const r = 1 / sy, Hy0 = H[0] * y0 + H[1] * y1, Hy1 = H[1] * y0 + H[2] * y1;
+      const yHy = y0 * Hy0 + y1 * Hy1, c = (1 + r * yHy) * r;
+      H = [H[0] - r * 2 * s0 * Hy0 + c * s0 * s0, H[1] - r * (s0 * Hy1 + s1 * Hy0) + c * s0 * s1,
+           H[2] - r * 2 * s1 * Hy1 + c * s1 * s1];
+    }
+    m = m2; u = u2; f = f2; g = g2;
   }
   return [m, Math.exp(u), f];
 }
@@ -553,8 +565,7 @@ let text = "<p><b>Forward KL(p‖q)</b> best Normal: m = " + fmt(fm, 3) + ", s =
 optima.forEach((o, j) => {
   text += "<li data-optimum='" + j + "'><span style='color:" + COLORS[j % 4] + "'>■</span> m = " +
     fmt(o.m, 3) + ", s = " + fmt(o.s, 3) + ", KL(q‖p) = <span data-kl>" + fmt(o.kl, 4) +
-    "</span>; reached from starts m₀ in [" + fmt(Math.min(...o.starts), 2) + ", " +
-    fmt(Math.max(...o.starts), 2) + "]</li>";
+    "</span>; reached from " + o.starts.length + " of 21 starts (▲ in its colour)</li>";
 });
 readout.text = text + "</ul>";
 """
