@@ -102,7 +102,22 @@ _LOADER = """
     return;
   }
   var item = JSON.parse(document.getElementById("%(id)s-item").textContent);
+  function label(node) {  // Bokeh's slider handles have no accessible name: give them the title
+    var root = node.shadowRoot;
+    if (root) {
+      var title = root.querySelector(".bk-slider-title");
+      if (title) {
+        var name = title.textContent.replace(/:\s*[^:]*$/, "");
+        root.querySelectorAll("[role='slider']").forEach(function (h) {
+          h.setAttribute("aria-label", name);
+        });
+      }
+      Array.prototype.forEach.call(root.children, label);
+    }
+    Array.prototype.forEach.call(node.children, label);
+  }
   Bokeh.embed.embed_item(item, "%(id)s").then(function () {
+    label(out);
     out.setAttribute("data-ready", "1");
   });
 })();

@@ -150,7 +150,8 @@ def test_controls_have_labels(page):
             assert handle.get_attribute("aria-label") or handle.get_attribute(
                 "aria-labelledby"), f"{name}: a slider without a label"
             assert handle.get_attribute("tabindex") == "0", f"{name}: slider not focusable"
-        assert container(page, name).get_attribute("aria-label")
+        group = container(page, name).find_element("css selector", "[role='group']")
+        assert group.get_attribute("aria-label"), f"{name}: explorer without a label"
 
 
 def _divergence_values(page):
