@@ -28,6 +28,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import sys
 
 import numpy as np
@@ -86,7 +87,7 @@ def _script_json(obj):
     return json.dumps(obj, separators=(",", ":")).replace("</", "<\\/")
 
 
-_LOADER = """
+_LOADER = r"""
 (function () {
   var out = document.getElementById("%(id)s");
   if (!(window.Bokeh && window.Bokeh.embed && window.Bokeh.Widgets)) {
@@ -175,7 +176,9 @@ class Explorer:
 # digits than the page shows (tested in tests/test_explore.py and tests/test_explorers.py).
 _JS_LIB = r"""
 const LN2PI = Math.log(2 * Math.PI);
-function normLogPdf(x, m, s) { const z = (x - m) / s; return -0.5 * z * z - Math.log(s) - 0.5 * LN2PI; }
+function normLogPdf(x, m, s) {
+  const z = (x - m) / s; return -0.5 * z * z - Math.log(s) - 0.5 * LN2PI;
+}
 // log erfc(z) for z >= 0 (Numerical Recipes' erfcc: relative error < 1.2e-7), in log space.
 function logErfcPos(z) {
   const t = 1 / (1 + 0.5 * z);
@@ -458,7 +461,7 @@ def _starts(separation):
 
 
 def reverse_kl_optima(weight, separation, width1, width2):
-    r"""Every local minimum of reverse KL(q‖p) over Normals q, and which starts reach it.
+    r"""Every local minimum of reverse KL(q‖p) over Normals q, and the starts reaching it.
 
     Runs a local optimiser (BFGS on (m, log s), exact gradients) from 21 starting means spread over the
     target, each with s = 1, as the chapter 3 explorer's page does with gradient descent,
@@ -835,7 +838,7 @@ def insert_cells(notebook_path):
     if any(MARKER in c.metadata.get("tags", []) for c in nb.cells):
         return False
     index = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
-                  and c.source.lstrip().startswith("## Summary")), None)
+                  and re.search(r"^## Summary\b", c.source, re.M)), None)
     if index is None:
         raise ValueError(f"{path.name} has no '## Summary' heading to insert before")
     lead, call = CELLS[key]
