@@ -463,9 +463,9 @@ def _starts(separation):
 def reverse_kl_optima(weight, separation, width1, width2):
     r"""Every local minimum of reverse KL(q‖p) over Normals q, and the starts reaching it.
 
-    Runs a local optimiser (BFGS on (m, log s), exact gradients) from 21 starting means spread over the
-    target, each with s = 1, as the chapter 3 explorer's page does with gradient descent,
-    and groups the end points.
+    Runs BFGS on (m, log s) with exact gradients from 21 starting means spread over the
+    target, each with s = 1, as the chapter 3 explorer's page does (its own BFGS), and
+    groups the end points.
 
     Args:
       weight, separation, width1, width2: the target, as in `forward_fit`.
