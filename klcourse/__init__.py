@@ -24,6 +24,7 @@ Modules:
   gradients        score-function and reparameterised gradients of KL (chapter 4)
   vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
   explore          explorers: sliders that recompute KL in the browser (Bokeh; chapters 1-4)
+  policy           KL-regularised policies, DPO, Fisher steps and distillation, exactly (ch. 7)
   check            kc.check.exercise(id, answer): instant feedback on exercises
   exercises        the checkers, one module per chapter (registered on import)
   hints            close(answer, expected): hints that never reveal the answer
@@ -48,6 +49,7 @@ from klcourse import (
     gradients,
     hints,
     plot,
+    policy,
     precision,
     vi,
 )
@@ -94,6 +96,7 @@ __all__ = [
     "fgan",
     "gradients",
     "vi",
+    "policy",
     "runtime",
     "seed_everything",
     "stateless_seed",

@@ -15,4 +15,5 @@ from klcourse.exercises import (  # noqa: F401  (imported for their registration
     ch4_monte_carlo,
     ch5_elbo,
     ch8_information,
+    ch7_training,
 )
