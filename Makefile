@@ -90,7 +90,7 @@ bench: $(STAMP)
 
 execute: $(STAMP)
 	for nb in chapters/*.ipynb; do \
-	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	  KLCOURSE_EXPLORE_JS=book $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.record_timing=False "$$nb"; done  # no timestamps in the notebooks
 	$(PY) -m klcourse.jupyter_flavour chapters notebooks
 

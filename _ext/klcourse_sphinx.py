@@ -20,6 +20,11 @@ build, and warns (so the build fails) when that notebook is missing. With
 ``klcourse_launch_buttons = False`` the launch buttons are removed (a student edition
 whose notebooks are in no repository); ``klcourse_notebooks = ""`` leaves the theme's
 URLs alone (a book whose ``chapters/`` already hold notebooks for Jupyter).
+
+Explorers (issue 20, ``klcourse.explore``): a page whose body holds a
+``klcourse-explorer`` gets BokehJS (``bokeh.min.js``, ``bokeh-widgets.min.js``), copied
+from the installed ``bokeh`` wheel into ``_static/bokeh/``, loaded once in its head; the
+notebook outputs carry only each plot's JSON. Pages without an explorer load nothing.
 """
 
 import pathlib
@@ -93,7 +98,30 @@ def _launch_flavoured_notebooks(app, pagename, templatename, context, doctree):
             button["tooltip"] = "Download the notebook (for Jupyter and Colab)"
 
 
+def _bokehjs_files():
+    from klcourse.explore import bokehjs_files
+
+    return bokehjs_files()
+
+
+def _copy_bokehjs(app):
+    if app.builder.format != "html":
+        return
+    folder = pathlib.Path(app.outdir) / "_static" / "bokeh"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in _bokehjs_files():
+        shutil.copyfile(path, folder / path.name)
+
+
+def _load_bokehjs_where_needed(app, pagename, templatename, context, doctree):
+    if "klcourse-explorer" in (context.get("body") or ""):
+        for path in _bokehjs_files():
+            app.add_js_file(f"bokeh/{path.name}")
+
+
 def setup(app):
+    app.connect("builder-inited", _copy_bokehjs)
+    app.connect("html-page-context", _load_bokehjs_where_needed, priority=400)
     app.add_config_value("klcourse_notebooks", "notebooks", "html", [str])
     app.add_config_value("klcourse_launch_buttons", True, "html", [bool])
     app.connect("config-inited", _default_colour_mode)

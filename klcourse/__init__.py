@@ -23,6 +23,7 @@ Modules:
   fgan             reverse KL from samples: a small f-GAN (chapter 3)
   gradients        gradients of KL through sampling; the KL-penalty pitfall (chapter 4)
   vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
+  explore          explorers: sliders that recompute KL in the browser (Bokeh; chapters 1-4)
   policy           KL-regularised policies, DPO, Fisher steps and distillation, exactly (ch. 7)
   vae              a variational autoencoder on 8×8 digits: ELBO, β, IWAE (chapter 6)
   check            kc.check.exercise(id, answer): instant feedback on exercises
@@ -43,6 +44,7 @@ from klcourse import (
     check,
     examples,
     exercises,  # noqa: F401  (registers every checker with `check`)
+    explore,
     fgan,
     fitting,
     gradients,

@@ -24,6 +24,7 @@ COLAB_PACKAGES = [
     "matplotlib",
     "seaborn",
     "ipython",
+    "bokeh",
     "ipykernel",
     "nbclient",
     "nbformat",
