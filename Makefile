@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export KLCOURSE_DEVICE ?=
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv browser test unit lint nbval book lab bench execute student grade clean
+.PHONY: help venv browser test unit lint nbval book lab notebooks bench execute student grade clean lock reproducibility
 # Root installs system packages directly (CI); anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -19,17 +19,35 @@ help:
 	@echo "make test   lint, unit tests, doctests and nbval over chapters/"
 	@echo "make unit   the fast tests only (no book, browser or Colab-like run)"
 	@echo "make lint   ruff over the package, tests, bench and notebooks"
-	@echo "make lab    open JupyterLab on the chapters"
+	@echo "make lab    open JupyterLab on your own copies of the notebooks (my_notebooks/)"
+	@echo "make notebooks  remake notebooks/ (for Jupyter and Colab) from chapters/"
 	@echo "make bench  run the benchmarks, write bench/RESULTS.md"
+	@echo "make reproducibility  nbval under other CPU kernels and thread counts"
+	@echo "make lock   refresh requirements.lock (exact versions) from pyproject.toml"
 	@echo "make execute  re-run every notebook in place (after editing one)"
 	@echo "make student  student edition (no solutions) in _build/student"
 	@echo "make grade SUBMISSIONS=dir/  grade dir/<student>/<chapter>.ipynb into _build/grades"
 
-$(STAMP): pyproject.toml
+# Installs come from the lock: every package at the version the course was tested with.
+# pyproject.toml keeps the ranges; `make lock` refreshes the pins within them.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[book,test,instructor]"
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Exact versions for Python 3.11 on Linux x86-64, resolved by uv within pyproject.toml's ranges.
+lock: $(STAMP)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra book --extra test --extra instructor \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	  --no-header --annotation-style line --quiet -o requirements.lock
+
+# nbval over every notebook under several OpenBLAS kernels, one thread, and TensorFlow with
+# and without oneDNN: the table goes into bench/RESULTS.md (see klcourse.precision).
+reproducibility: $(STAMP)
+	$(PY) bench/reproducibility.py
 
 venv: $(STAMP)
 
@@ -64,16 +82,27 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick
 	@echo "The book is in _build/html: open $(CURDIR)/_build/html/index.html"
 
+# Students work on copies: a chapter is copied from notebooks/ (plain Jupyter Markdown)
+# only when my_notebooks/ has none yet, so an update of the course never overwrites work.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab chapters/
+	mkdir -p my_notebooks
+	for nb in notebooks/*.ipynb; do \
+	  [ -e "my_notebooks/$${nb##*/}" ] || cp "$$nb" my_notebooks/; done
+	$(VENV)/bin/jupyter lab my_notebooks/
+
+# The Jupyter-flavoured notebooks that Colab, Binder and the download button open.
+# Committed; tests/test_jupyter_flavour.py fails when they lag behind chapters/.
+notebooks: $(STAMP)
+	$(PY) -m klcourse.jupyter_flavour chapters notebooks
 
 bench: $(STAMP)
 	$(PY) bench/run.py
 
 execute: $(STAMP)
 	for nb in chapters/*.ipynb; do \
-	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	  KLCOURSE_EXPLORE_JS=book $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.record_timing=False "$$nb"; done  # no timestamps in the notebooks
+	$(PY) -m klcourse.jupyter_flavour chapters notebooks
 
 student: $(STAMP)
 	$(PY) -m klcourse.instructor student

@@ -21,13 +21,19 @@ Modules:
   runtime          seed_everything, stateless_seed, describe; quiet TensorFlow;
                    KLCOURSE_DEVICE=cpu
   fgan             reverse KL from samples: a small f-GAN (chapter 3)
-  gradients        score-function and reparameterised gradients of KL (chapter 4)
+  gradients        gradients of KL through sampling; the KL-penalty pitfall (chapter 4)
   vi               exact posterior, evidence and ELBO of Bayesian linear regression (chapter 5)
+  explore          explorers: sliders that recompute KL in the browser (Bokeh; chapters 1-4)
+  policy           KL-regularised policies, DPO, Fisher steps and distillation, exactly (ch. 7)
+  vae              a variational autoencoder on 8×8 digits: ELBO, β, IWAE (chapter 6)
   check            kc.check.exercise(id, answer): instant feedback on exercises
   exercises        the checkers, one module per chapter (registered on import)
   hints            close(answer, expected): hints that never reveal the answer
   examples         the running examples (tutorial mixture, bimodal target, 2-D Σ)
-  glue             numbers from code into the prose (myst-nb glue; works without it)
+  glue             numbers from code into the prose (myst-nb glue; works without it),
+                   floats stored at the precision the course claims for them
+  precision        the precision rule: outputs compared at the digits they show
+  nbval_plugin     makes nbval use that rule (loaded by the repository's conftest.py)
 """
 
 # isort: off
@@ -38,11 +44,15 @@ from klcourse import (
     check,
     examples,
     exercises,  # noqa: F401  (registers every checker with `check`)
+    explore,
     fgan,
     fitting,
     gradients,
     hints,
     plot,
+    policy,
+    precision,
+    vae,
     vi,
 )
 from klcourse.divergence import (
@@ -83,10 +93,13 @@ __all__ = [
     "check",
     "examples",
     "hints",
+    "precision",
     "fitting",
     "fgan",
     "gradients",
     "vi",
+    "policy",
+    "vae",
     "runtime",
     "seed_everything",
     "stateless_seed",

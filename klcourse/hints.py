@@ -13,19 +13,30 @@ import numpy as np
 __all__ = ["close"]
 
 
-def close(answer, expected, *, rtol=1e-3, atol=1e-6, what="your value") -> str | None:
+def close(
+    answer,
+    expected,
+    *,
+    rtol=1e-3,
+    atol=1e-6,
+    what="your value",
+    advice="Check the formula and which distribution comes first.",
+) -> str | None:
     r"""Compare a numeric answer with a reference; ``None`` if close, else a hint.
 
     Close means ``numpy.allclose``: :math:`|a - e| \le \text{atol} + \text{rtol}\,|e|`
     elementwise. Otherwise the hint describes the mismatch (shape, NaN, a factor of
     ln 2 as between nats and bits, sign, too large or too small) and never prints
-    ``expected``. Every chapter's checkers answer through it (chapters 1-5).
+    ``expected``. Every chapter's checkers answer through it.
 
     Args:
       answer: the student's number or array-like.
       expected: the reference, of the shape the exercise asks for.
       rtol, atol: relative and absolute tolerance.
       what: how the hint names the answer ("your value", "your number of samples").
+      advice: ends the "too large / too small" hint: pass one that fits the exercise
+        (the default's "which distribution comes first" means nothing for a
+        symmetric quantity).
 
     Returns:
       ``None`` if the answer is close, else a ``str`` hint without the reference value.
@@ -68,6 +79,6 @@ def close(answer, expected, *, rtol=1e-3, atol=1e-6, what="your value") -> str |
         return f"{what} has the wrong sign."
     if answer.size == 1:
         direction = "too large" if answer.item() > expected.item() else "too small"
-        return f"{what} is {direction}. Check the formula and which distribution comes first."
+        return f"{what} is {direction}. {advice}".rstrip()
     wrong = int(np.sum(~np.isclose(answer, expected, rtol=rtol, atol=atol)))
-    return f"{what} is not right in {wrong} entries."
+    return f"{what} is not right in {wrong} of its {answer.size} entries."

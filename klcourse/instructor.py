@@ -120,6 +120,8 @@ def build_student_edition(out=ROOT / "_build" / "student", *, repository_url=Non
     """
     import nbformat
 
+    from klcourse.jupyter_flavour import jupyter_notebook
+
     out = pathlib.Path(out)
     source = out / "source"
     if out.exists():
@@ -129,9 +131,10 @@ def build_student_edition(out=ROOT / "_build" / "student", *, repository_url=Non
     for path in sorted((ROOT / "chapters").glob("*.ipynb")):
         student = student_notebook(nbformat.read(path, as_version=4))
         nbformat.write(student, source / "chapters" / path.name)
-        nbformat.write(student, out / "notebooks" / "chapters" / path.name)
+        flavoured = jupyter_notebook(student, root=ROOT, name=path.name)
+        nbformat.write(flavoured, out / "notebooks" / "chapters" / path.name)
     # Everything _config.yml refers to, besides the chapters.
-    for name in ("references.md", "references.bib", "favicon.png"):
+    for name in ("references.md", "references.bib", "favicon.png", "students.md"):
         shutil.copy(ROOT / name, source / name)
     # The landing page's pointer to the instructor pages, which the student book omits.
     intro = re.sub(
@@ -148,7 +151,15 @@ def build_student_edition(out=ROOT / "_build" / "student", *, repository_url=Non
         'title: "KL divergence: an executable course"',
         'title: "KL divergence: an executable course (student edition)"',
     )
-    config = config.replace("  config:\n", "  config:\n    hide_solutions: true\n", 1)
+    # No launch button may open the full edition's notebooks (with solutions): without
+    # the instructor's repository (holding notebooks/chapters/ of this build) there are none.
+    launch = "true" if repository_url else "false"
+    config = config.replace(
+        "  config:\n",
+        f"  config:\n    hide_solutions: true\n    klcourse_launch_buttons: {launch}\n"
+        '    klcourse_notebooks: ""\n',
+        1,
+    )
     if repository_url:
         config = re.sub(r"(repository:\n  url: ).*", rf"\g<1>{repository_url}", config)
     (source / "_config.yml").write_text(config)

@@ -158,7 +158,7 @@ def submissions(folder):
     cases = {"all-correct": full, "all-stubs": student}
     crash = copy.deepcopy(full)
     for cell in crash.cells:
-        cell.source = cell.source.replace("xs = np.arange(-8, 8, 0.01)", "xs = undefined_name")
+        cell.source = cell.source.replace("x = np.arange(lo, hi, dx)", "x = undefined_name")
     cases["crashing-cell"] = crash
     loop = copy.deepcopy(full)
     index = next(i for i, c in enumerate(loop.cells) if 'exercise("ch1-my-kl"' in c.source)
@@ -182,16 +182,16 @@ def test_grading_synthetic_submissions(tmp_path):
     )
     by_student = {row["student"]: row for row in rows}
     expected_scores = {
-        "all-correct": 5,
+        "all-correct": 6,
         "all-stubs": 0,
-        "crashing-cell": 4,
-        "infinite-loop": 5,
-        "deleted-check": 4,
+        "crashing-cell": 5,
+        "infinite-loop": 6,
+        "deleted-check": 5,
         "corrupt-file": 0,
         "no-notebook": 0,
     }
     assert {s: by_student[s]["score"] for s in expected_scores} == expected_scores
-    assert all(by_student[s]["max_score"] == 5 for s in expected_scores if s != "no-notebook")
+    assert all(by_student[s]["max_score"] == 6 for s in expected_scores if s != "no-notebook")
     problems = {s: " ".join(by_student[s]["problems"]) for s in expected_scores}
     assert problems["all-correct"] == "" and problems["all-stubs"] == ""
     assert "NameError" in problems["crashing-cell"]

@@ -14,4 +14,7 @@ from klcourse.exercises import (  # noqa: F401  (imported for their registration
     ch3_forward_reverse,
     ch4_monte_carlo,
     ch5_elbo,
+    ch6_vae,
+    ch7_training,
+    ch8_information,
 )
