@@ -90,6 +90,7 @@ __all__ = [
     "FitTrace",
     "trainable_parameters",
     "plot",
+    "explore",
     "check",
     "examples",
     "hints",
