@@ -309,7 +309,7 @@ class _Side:
         return out
 
 
-def integrate(p, q, integrand, *, lower, upper, points=(), over_q=False):
+def integrate(p, q, integrand, *, lower, upper, points=(), over_q=False, eps=None):
     r"""Integrate ``integrand(x, log_p, log_q)`` over the support of p (and of q).
 
     Args:
@@ -321,6 +321,8 @@ def integrate(p, q, integrand, *, lower, upper, points=(), over_q=False):
       points: extra breakpoints.
       over_q: integrate over the hull of both supports (for an integrand that is not 0
         where p is), instead of p's support only.
+      eps: the precision the integrand carries (its tolerance is ``eps**0.75``); by
+        default that of the densities as evaluated (float64 unless one cannot be).
 
     Returns:
       `Outcome`.
@@ -329,7 +331,8 @@ def integrate(p, q, integrand, *, lower, upper, points=(), over_q=False):
     q = as_float64(q) if q is not None else None
     dists = [d for d in (p, q) if d is not None]
     exact = all(numpy_dtype(d) == np.float64 for d in dists)
-    eps = np.finfo(np.float64 if exact else np.float32).eps
+    if eps is None:
+        eps = np.finfo(np.float64 if exact else np.float32).eps
     sides = [_Side(p, lower, upper), _Side(q) if q is not None else None]
     p_low, p_high = sides[0].low, sides[0].high
     if not p_low < p_high:

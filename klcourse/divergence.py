@@ -382,8 +382,11 @@ def expectation_quadrature(p, fn, *, lower=-np.inf, upper=np.inf, points=()):
         values = np.asarray(fn(np.where(has_p, x, 0.0)), dtype=np.float64)
         return np.where(has_p, np.exp(np.where(has_p, log_p, 0.0)) * values, 0.0)
 
+    # fn may compute in p's own dtype (a float32 log_prob, say): ask for no more
+    # accuracy than that dtype carries.
+    eps = float(np.finfo(_quadrature.numpy_dtype(p)).eps)
     outcome = _quadrature.integrate(
-        p, None, integrand, lower=lower, upper=upper, points=_points(points)
+        p, None, integrand, lower=lower, upper=upper, points=_points(points), eps=eps
     )
     if outcome.status == "divergent":
         raise ValueError(
