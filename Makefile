@@ -10,13 +10,15 @@ STAMP := $(VENV)/.installed
 export KLCOURSE_DEVICE ?=
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv browser test unit nbval book lab notebooks bench execute student grade clean lock reproducibility
+.PHONY: help venv browser test unit lint nbval book lab notebooks bench execute student grade clean lock reproducibility
 # Root installs system packages directly (CI); anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make book   build the HTML book into _build/html"
-	@echo "make test   unit tests, doctests and nbval over chapters/"
+	@echo "make test   lint, unit tests, doctests and nbval over chapters/"
+	@echo "make unit   the fast tests only (no book, browser or Colab-like run)"
+	@echo "make lint   ruff over the package, tests, bench and notebooks"
 	@echo "make lab    open JupyterLab on your own copies of the notebooks (my_notebooks/)"
 	@echo "make notebooks  remake notebooks/ (for Jupyter and Colab) from chapters/"
 	@echo "make bench  run the benchmarks, write bench/RESULTS.md"
@@ -56,11 +58,19 @@ browser:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: $(STAMP) browser
+test: $(STAMP) lint browser
 	$(PY) -m pytest klcourse tests --nbval chapters --nbval-current-env -p no:cacheprovider
 
+# The fast tier: no book build, browser, Colab-like environment or slow sweep.
 unit: $(STAMP)
-	$(PY) -m pytest klcourse tests -p no:cacheprovider
+	$(PY) -m pytest klcourse tests -p no:cacheprovider -q -m "not slow and not book and not browser and not colab"
+
+# Code at 100 columns (pyproject.toml); notebook code cells at 88, which the book shows
+# without a sideways scroll bar.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check klcourse tests bench _ext
+	$(VENV)/bin/ruff format --check klcourse tests bench _ext
+	$(VENV)/bin/ruff check --line-length 88 chapters/*.ipynb
 
 nbval: $(STAMP)
 	$(PY) -m pytest --nbval chapters --nbval-current-env -p no:cacheprovider

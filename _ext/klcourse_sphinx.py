@@ -1,8 +1,9 @@
 """Local Sphinx fixes for the course book (each found by tests/test_book.py).
 
 pydata-sphinx-theme writes the page's default colour mode from the `default_mode` entry
-of `html_context`, which Jupyter Book leaves empty; a first-time visitor then gets `console.error("Got invalid
-theme mode: ...")`. Setting it to "auto" (follow the reader's system) avoids that.
+of `html_context`, which Jupyter Book leaves empty; a first-time visitor then gets
+`console.error("Got invalid theme mode: ...")`. Setting it to "auto" (follow the
+reader's system) avoids that.
 
 sphinx-thebe (loaded by Jupyter Book whether or not Thebe is used) can register its
 inline configuration script twice; the page then declares `const THEBE_JS_URL` twice

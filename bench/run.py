@@ -36,7 +36,8 @@ import json, resource, time, nbformat
 from nbclient import NotebookClient
 nb = nbformat.read({path!r}, as_version=4)
 start = time.perf_counter()
-NotebookClient(nb, timeout=600, kernel_name="python3", resources={{"metadata": {{"path": "chapters"}}}}).execute()
+resources = {{"metadata": {{"path": "chapters"}}}}
+NotebookClient(nb, timeout=600, kernel_name="python3", resources=resources).execute()
 seconds = time.perf_counter() - start
 # ru_maxrss of waited-for children: the largest process among them, here the kernel.
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -85,13 +86,23 @@ def tfp_minimize(q):
 def klcourse_fit(q):
     kc.fit(q, P, num_steps=STEPS, learning_rate=LR)
 
+def timed(run, q):
+    start = time.perf_counter()
+    run(q)
+    return time.perf_counter() - start
+
+
 out = {}
-for name, run in [("eager", eager_loop), ("tfp.math.minimize", tfp_minimize), ("kc.fit", klcourse_fit)]:
+METHODS = [("eager", eager_loop), ("tfp.math.minimize", tfp_minimize), ("kc.fit", klcourse_fit)]
+for name, run in METHODS:
     q = fresh()
-    t = time.perf_counter(); run(q); cold = time.perf_counter() - t
+    first = timed(run, q)  # the first fit of this method in the process (tracing)
     reset(q)
-    t = time.perf_counter(); run(q); warm = time.perf_counter() - t
-    out[name] = {"cold": cold, "warm": warm, "loc": float(q.loc), "scale": float(tf.convert_to_tensor(q.scale))}
+    again = timed(run, q)  # the same q again
+    other = fresh()
+    new = timed(run, other)  # a fresh q of the same structure
+    out[name] = {"first": first, "again": again, "fresh": new, "loc": float(other.loc),
+                 "scale": float(tf.convert_to_tensor(other.scale))}
 print(json.dumps(out))
 """
 
@@ -113,7 +124,9 @@ import tensorflow as tf, tensorflow_probability as tfp
 tfd, tfb = tfp.distributions, tfp.bijectors
 kc.seed_everything(41)
 p = tfd.MultivariateNormalTriL([0.0, 0.0], tf.linalg.cholesky([[1.0, 0.5], [0.5, 2.0]]))
-q = tfd.MultivariateNormalDiag(tf.Variable([2.0, -2.0]), tfp.util.TransformedVariable([1.0, 2.0], tfb.Exp()))
+q = tfd.MultivariateNormalDiag(
+    tf.Variable([2.0, -2.0]), tfp.util.TransformedVariable([1.0, 2.0], tfb.Exp())
+)
 opt = tf.keras.optimizers.Adam(learning_rate=0.01)
 x1 = np.linspace(-5, 5, 1000); X1, X2 = np.meshgrid(x1, x1)
 levels = np.linspace(1e-4, 10 ** -0.8, 20)
@@ -128,7 +141,8 @@ def animate(i):
     grads = tape.gradient(loss, q.trainable_variables)
     opt.apply_gradients(zip(grads, q.trainable_variables))
     X = np.hstack([X1.flatten()[:, None], X2.flatten()[:, None]])
-    ax.contour(X1, X2, np.reshape(p.prob(X).numpy(), X1.shape), levels=levels, cmap="cividis", alpha=0.5)
+    p_grid = np.reshape(p.prob(X).numpy(), X1.shape)
+    ax.contour(X1, X2, p_grid, levels=levels, cmap="cividis", alpha=0.5)
     ax.contour(X1, X2, np.reshape(q.prob(X).numpy(), X1.shape), levels=levels, cmap="plasma")
     ax.set_title(f"step {{i}}")
 
@@ -136,7 +150,8 @@ anim = animation.FuncAnimation(fig, animate, frames={frames})
 start = time.perf_counter()
 anim.to_jshtml()
 seconds = time.perf_counter() - start
-print(json.dumps({{"per_frame": seconds / {frames}, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"per_frame": seconds / {frames}, "peak_mib": peak}}))
 """
 
 OURS = r"""
@@ -150,13 +165,18 @@ kc.seed_everything(41)
 p = tfd.MultivariateNormalTriL([0.0, 0.0], tf.linalg.cholesky([[1.0, 0.5], [0.5, 2.0]]))
 panels = []
 for direction in ("reverse", "forward"):
-    q = tfd.MultivariateNormalDiag(tf.Variable([2.0, -2.0]), tfp.util.TransformedVariable([1.0, 2.0], tfb.Exp()))
-    panels.append((kc.fit(q, p, divergence=direction, num_steps=250, learning_rate=0.01), direction))
+    q = tfd.MultivariateNormalDiag(
+        tf.Variable([2.0, -2.0]), tfp.util.TransformedVariable([1.0, 2.0], tfb.Exp())
+    )
+    trace = kc.fit(q, p, divergence=direction, num_steps=250, learning_rate=0.01)
+    panels.append((trace, direction))
 start = time.perf_counter()
-anim = kc.plot.animate_fit_2d(panels, tfd.MultivariateNormalDiag, p, (-5, 5), (-5, 5), frames={frames})
+box = (-5, 5)
+anim = kc.plot.animate_fit_2d(panels, tfd.MultivariateNormalDiag, p, box, box, frames={frames})
 html = kc.plot.to_html(anim).data
 seconds = time.perf_counter() - start
-print(json.dumps({{"per_frame": seconds / {frames}, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"per_frame": seconds / {frames}, "peak_mib": peak,
                   "html_mib": len(html) / 2**20}}))
 """
 
@@ -199,7 +219,8 @@ def bench_book():
 
 # ------------------------------------------------------------------ report
 def report(notebooks, fit, anim, book):
-    eager, minimize, ours = fit["eager"], fit["tfp.math.minimize"], fit["kc.fit"]
+    eager, ours = fit["eager"], fit["kc.fit"]
+    ours_anim = anim["klcourse"]
     lines = [
         "# Benchmark results",
         "",
@@ -221,27 +242,33 @@ def report(notebooks, fit, anim, book):
         "## `kc.fit` against an eager loop and `tfp.math.minimize`",
         "",
         "The same 500-step Adam fit (learning rate 0.01) of N(-1, 1) to N(1, 4) by analytic",
-        "KL(q‖p). Cold: the first call, tracing included. Warm: a second call on the same `q`",
-        "(variables reset).",
+        "KL(q‖p), three times per method in one process: the method's first fit (tracing",
+        "included), the same `q` again (variables reset), and a fresh `q` of the same",
+        "structure, as notebooks do. Speed-ups are against the eager loop's fresh `q`; the",
+        "final parameters are the fresh `q`'s.",
         "",
-        "| method | cold (s) | warm (s) | warm steps/s | speed-up, cold | speed-up, warm | final loc | final scale |",
+        "| method | first fit (s) | same q (s) | fresh q (s) | speed-up, first | "
+        "speed-up, fresh q | final loc | final scale |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    base = eager["fresh"]
     for name, row in fit.items():
         lines.append(
-            f"| {name} | {row['cold']:.3f} | {row['warm']:.3f} | {500 / row['warm']:,.0f} | "
-            f"{eager['cold'] / row['cold']:.1f}× | {eager['warm'] / row['warm']:.1f}× | "
+            f"| {name} | {row['first']:.3f} | {row['again']:.3f} | {row['fresh']:.3f} | "
+            f"{base / row['first']:.1f}× | {base / row['fresh']:.1f}× | "
             f"{row['loc']:.6f} | {row['scale']:.7f} |"
         )
     lines += [
         "",
-        f"Targets: at least 30× the eager loop warm (measured {eager['warm'] / ours['warm']:.0f}×) and 10× cold "
-        f"(measured {eager['cold'] / ours['cold']:.1f}×).",
+        f"Targets: a fresh `q` of a known structure at least 50× the eager loop (measured "
+        f"{base / ours['fresh']:.0f}×), the very first fit at least 10× (measured "
+        f"{base / ours['first']:.1f}×).",
         "",
         "## 2-D fit animation",
         "",
-        "The source lecture's approach (each frame re-evaluates and re-contours both densities on a",
-        f"1000×1000 grid; {LECTURE_FRAMES} frames timed) against `kc.plot.animate_fit_2d` (both directions side by",
+        "The source lecture's approach (each frame re-evaluates and re-contours both",
+        f"densities on a 1000×1000 grid; {LECTURE_FRAMES} frames timed) against",
+        "`kc.plot.animate_fit_2d` (both directions side by",
         "side, 30 frames, densities for every frame evaluated in one batched call on a 90×90 grid,",
         "frames blitted onto a background rendered once), each rendered to the notebook's HTML",
         "player. The timing of `kc.plot` includes building the figure and evaluating the grids.",
@@ -249,9 +276,11 @@ def report(notebooks, fit, anim, book):
         "| approach | seconds per frame | peak memory (MiB) |",
         "| --- | ---: | ---: |",
         f"| lecture | {anim['lecture']['per_frame']:.3f} | {anim['lecture']['peak_mib']:.0f} |",
-        f"| klcourse (2 panels a frame) | {anim['klcourse']['per_frame']:.3f} | {anim['klcourse']['peak_mib']:.0f} |",
+        f"| klcourse (2 panels a frame) | {ours_anim['per_frame']:.3f} | "
+        f"{ours_anim['peak_mib']:.0f} |",
         "",
-        f"Speed-up per frame: {anim['lecture']['per_frame'] / anim['klcourse']['per_frame']:.0f}× (target 20×); "
+        f"Speed-up per frame: {anim['lecture']['per_frame'] / ours_anim['per_frame']:.0f}× "
+        "(target 20×); "
         f"peak memory {anim['klcourse']['peak_mib']:.0f} MiB (target under 1 GiB); "
         f"the HTML of 30 frames is {anim['klcourse']['html_mib']:.2f} MiB.",
         "",
@@ -262,9 +291,11 @@ def report(notebooks, fit, anim, book):
         "| build | seconds | pages re-read |",
         "| --- | ---: | --- |",
         f"| fresh (empty `_build/`) | {book['fresh']:.1f} | all |",
-        f"| after editing `{book['edited']}` | {book['incremental']:.1f} | {', '.join(book['reread']) or 'none'} |",
+        f"| after editing `{book['edited']}` | {book['incremental']:.1f} | "
+        f"{', '.join(book['reread']) or 'none'} |",
         "",
-        "Target: a fresh build under 90 s on a 2-core CPU, and a rebuild that re-reads only the edited chapter.",
+        "Target: a fresh build under 90 s on a 2-core CPU, and a rebuild that re-reads only",
+        "the edited chapter.",
         "",
     ]
     return "\n".join(lines)

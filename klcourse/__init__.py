@@ -56,7 +56,7 @@ from klcourse import (
     vi,
 )
 from klcourse.divergence import (
-    ESTIMATORS,
+    KL_ESTIMATORS,
     Estimate,
     KLResult,
     estimator_moments,
@@ -85,11 +85,12 @@ __all__ = [
     "kl",
     "Estimate",
     "KLResult",
-    "ESTIMATORS",
+    "KL_ESTIMATORS",
     "fit",
     "FitTrace",
     "trainable_parameters",
     "plot",
+    "explore",
     "check",
     "examples",
     "hints",

@@ -38,7 +38,28 @@ def register(id, *, chapter, topic, points=1):
     """Decorator: register ``checker(answer) -> Optional[str]`` under ``id``.
 
     The checker returns ``None`` when the answer is right and otherwise a hint that
-    does not contain the expected answer.
+    does not contain the expected answer (build it with `klcourse.hints.close`). Each
+    chapter's module in `klcourse.exercises` registers its checkers this way.
+
+    Args:
+      id: the exercise id the chapter shows, e.g. ``"ch1-coins"``.
+      chapter: the chapter number (``int``).
+      topic: a few words for the grading report.
+      points: what the exercise is worth when graded.
+
+    Returns:
+      The decorator, which returns the checker unchanged.
+
+    Raises:
+      ValueError: (when decorating) if ``id`` is already registered.
+
+    Examples:
+      >>> @register("doc-example", chapter=0, topic="doctest")
+      ... def _check(answer):
+      ...     return None if answer == 42 else "not 42."
+      >>> exercise("doc-example", 41)
+      ❌ doc-example: not 42.
+      >>> _ = _REGISTRY.pop("doc-example"), _RESULTS.pop("doc-example")
     """
 
     def decorate(checker):
@@ -51,7 +72,16 @@ def register(id, *, chapter, topic, points=1):
 
 
 def exercises():
-    """All registered exercises, ordered by chapter then id."""
+    """All registered exercises, ordered by chapter then id.
+
+    Returns:
+      ``list`` of `Exercise`.
+
+    Examples:
+      >>> import klcourse
+      >>> min(e.chapter for e in exercises())
+      1
+    """
     return sorted(_REGISTRY.values(), key=lambda e: (e.chapter, e.id))
 
 
@@ -86,7 +116,11 @@ def exercise(id, answer):
 
 
 def results():
-    """``dict`` from exercise id to ``True``/``False`` for every check run so far."""
+    """Every check run so far in this session, as grading reads it.
+
+    Returns:
+      ``dict`` from exercise id to ``True`` (right) or ``False`` (wrong or unanswered).
+    """
     return dict(_RESULTS)
 
 

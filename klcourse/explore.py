@@ -66,6 +66,8 @@ def _z_rule():
     g = scipy.stats.norm.pdf(z) * (z[1] - z[0])
     g[[0, -1]] /= 2
     return z, g
+
+
 #: Repetitions of the n-draw estimate in the chapter 4 explorer.
 REPETITIONS = 400
 
@@ -156,8 +158,7 @@ class Explorer:
         element = f"klcourse-explorer-{self.name}-{next(self._count)}"
         parts = [
             f'<div class="klcourse-explorer" data-explorer="{self.name}">',
-            f'<div id="{element}" role="group" aria-label="{html.escape(self.description)}">'
-            "</div>",
+            f'<div id="{element}" role="group" aria-label="{html.escape(self.description)}"></div>',
             f'<script type="application/json" id="{element}-item">'
             f"{_script_json(json_item(self.layout))}</script>",
         ]
@@ -203,8 +204,15 @@ function fmt(x, d) { return isFinite(x) ? x.toFixed(d) : (x > 0 ? "∞" : "−�
 def _slider(title, start, end, value, step, fmt="0[.]00"):
     from bokeh.models import Slider
 
-    return Slider(title=title, start=start, end=end, value=value, step=step, format=fmt,
-                  sizing_mode="stretch_width")
+    return Slider(
+        title=title,
+        start=start,
+        end=end,
+        value=value,
+        step=step,
+        format=fmt,
+        sizing_mode="stretch_width",
+    )
 
 
 def _finish(layout, callback, widgets):
@@ -290,8 +298,13 @@ def skewnorm_kl(p, q):
             return _skew_logpdf(np.asarray(x, dtype=np.float64), *self.args)
 
         def sample(self, n, seed=None):
-            return scipy.stats.skewnorm.rvs(self.args[2], self.args[0], self.args[1], size=n,
-                                            random_state=np.random.default_rng(0))
+            return scipy.stats.skewnorm.rvs(
+                self.args[2],
+                self.args[0],
+                self.args[1],
+                size=n,
+                random_state=np.random.default_rng(0),
+            )
 
     return kl_quadrature(_Skew(*p), _Skew(*q)).value
 
@@ -358,42 +371,72 @@ def divergence(p=(0.0, 1.0, 0.0), q=(1.0, 1.5, 0.0), spacing=0.5):
     from bokeh.plotting import figure
 
     x = np.linspace(-8, 8, 641)
-    curves = ColumnDataSource({key: x.tolist() if key == "x" else [0.0] * x.size
-                               for key in ("x", "p", "q", "fwd", "rev")})
-    densities = figure(height=230, sizing_mode="stretch_width", title="Densities",
-                       x_axis_label="x", y_axis_label="density", toolbar_location=None)
+    curves = ColumnDataSource(
+        {key: x.tolist() if key == "x" else [0.0] * x.size for key in ("x", "p", "q", "fwd", "rev")}
+    )
+    densities = figure(
+        height=230,
+        sizing_mode="stretch_width",
+        title="Densities",
+        x_axis_label="x",
+        y_axis_label="density",
+        toolbar_location=None,
+    )
     densities.line("x", "p", source=curves, line_width=2, color="#1f77b4", legend_label="p")
-    densities.line("x", "q", source=curves, line_width=2, color="#ff7f0e", legend_label="q",
-                   line_dash="dashed")
-    integrands = figure(height=230, sizing_mode="stretch_width", x_range=densities.x_range,
-                        title="Integrands: the area under each is that direction's KL",
-                        x_axis_label="x", toolbar_location=None)
+    densities.line(
+        "x", "q", source=curves, line_width=2, color="#ff7f0e", legend_label="q", line_dash="dashed"
+    )
+    integrands = figure(
+        height=230,
+        sizing_mode="stretch_width",
+        x_range=densities.x_range,
+        title="Integrands: the area under each is that direction's KL",
+        x_axis_label="x",
+        toolbar_location=None,
+    )
     integrands.varea(x="x", y1=0, y2="fwd", source=curves, fill_alpha=0.25, color="#1f77b4")
-    integrands.line("x", "fwd", source=curves, line_width=2, color="#1f77b4",
-                    legend_label="p·log(p/q)")
+    integrands.line(
+        "x", "fwd", source=curves, line_width=2, color="#1f77b4", legend_label="p·log(p/q)"
+    )
     integrands.varea(x="x", y1=0, y2="rev", source=curves, fill_alpha=0.25, color="#ff7f0e")
-    integrands.line("x", "rev", source=curves, line_width=2, color="#ff7f0e",
-                    line_dash="dashed", legend_label="q·log(q/p)")
+    integrands.line(
+        "x",
+        "rev",
+        source=curves,
+        line_width=2,
+        color="#ff7f0e",
+        line_dash="dashed",
+        legend_label="q·log(q/p)",
+    )
     for fig in (densities, integrands):
         fig.legend.location = "top_left"
-    mp, sp, ap = (_slider("p: location μ", -3, 3, p[0], 0.1),
-                  _slider("p: scale σ", 0.3, 3, p[1], 0.05),
-                  _slider("p: skew α (0 = Normal)", -8, 8, p[2], 0.5, "0[.]0"))
-    mq, sq, aq = (_slider("q: location μ", -3, 3, q[0], 0.1),
-                  _slider("q: scale σ", 0.3, 3, q[1], 0.05),
-                  _slider("q: skew α (0 = Normal)", -8, 8, q[2], 0.5, "0[.]0"))
+    mp, sp, ap = (
+        _slider("p: location μ", -3, 3, p[0], 0.1),
+        _slider("p: scale σ", 0.3, 3, p[1], 0.05),
+        _slider("p: skew α (0 = Normal)", -8, 8, p[2], 0.5, "0[.]0"),
+    )
+    mq, sq, aq = (
+        _slider("q: location μ", -3, 3, q[0], 0.1),
+        _slider("q: scale σ", 0.3, 3, q[1], 0.05),
+        _slider("q: skew α (0 = Normal)", -8, 8, q[2], 0.5, "0[.]0"),
+    )
     dx = _slider("grid spacing Δx", 0.05, 2, spacing, 0.05)
     readout = Div(text="", name="readout")
     widgets = [mp, sp, ap, mq, sq, aq, dx]
-    callback = CustomJS(args=dict(mp=mp, sp=sp, ap=ap, mq=mq, sq=sq, aq=aq, dx=dx,
-                                  curves=curves, readout=readout),
-                        code=_JS_LIB + _DIVERGENCE_JS)
-    layout = row(column(mp, sp, ap, mq, sq, aq, dx, readout, width=300),
-                 column(densities, integrands, sizing_mode="stretch_width"),
-                 sizing_mode="stretch_width")
-    return Explorer(_finish(layout, callback, widgets), "divergence",
-                    "Two densities p and q set by sliders; both KL directions and their "
-                    "integrands")
+    callback = CustomJS(
+        args=dict(mp=mp, sp=sp, ap=ap, mq=mq, sq=sq, aq=aq, dx=dx, curves=curves, readout=readout),
+        code=_JS_LIB + _DIVERGENCE_JS,
+    )
+    layout = row(
+        column(mp, sp, ap, mq, sq, aq, dx, readout, width=300),
+        column(densities, integrands, sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )
+    return Explorer(
+        _finish(layout, callback, widgets),
+        "divergence",
+        "Two densities p and q set by sliders; both KL directions and their integrands",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -401,8 +444,11 @@ def divergence(p=(0.0, 1.0, 0.0), q=(1.0, 1.5, 0.0), spacing=0.5):
 
 
 def _mixture(weight, separation, width1, width2):
-    return (np.array([weight, 1 - weight]), np.array([-separation / 2, separation / 2]),
-            np.array([width1, width2]))
+    return (
+        np.array([weight, 1 - weight]),
+        np.array([-separation / 2, separation / 2]),
+        np.array([width1, width2]),
+    )
 
 
 def forward_fit(weight, separation, width1, width2):
@@ -431,7 +477,8 @@ def forward_fit(weight, separation, width1, width2):
 
 def _log_mixture(x, w, mu, sd):
     return scipy.special.logsumexp(
-        np.log(w) + scipy.stats.norm.logpdf(np.asarray(x)[..., None], mu, sd), axis=-1)
+        np.log(w) + scipy.stats.norm.logpdf(np.asarray(x)[..., None], mu, sd), axis=-1
+    )
 
 
 def reverse_kl(m, s, weight, separation, width1, width2):
@@ -489,8 +536,9 @@ def reverse_kl_optima(weight, separation, width1, width2):
 
     optima = []
     for start in _starts(separation):
-        res = scipy.optimize.minimize(value_and_gradient, x0=[start, 0.0], jac=True,
-                                      method="BFGS", options={"gtol": 1e-10})
+        res = scipy.optimize.minimize(
+            value_and_gradient, x0=[start, 0.0], jac=True, method="BFGS", options={"gtol": 1e-10}
+        )
         m, s = float(res.x[0]), math.exp(res.x[1])
         for optimum in optima:
             if abs(optimum["m"] - m) < 1e-2 and abs(optimum["s"] - s) < 1e-2:
@@ -614,33 +662,68 @@ def fits(weight=0.6, separation=4.0, width1=0.7, width2=0.7):
     starts = ColumnDataSource({"x": [], "y": [], "color": []})
     z, g = _z_rule()
     gh = ColumnDataSource({"z": z.tolist(), "g": g.tolist()})
-    fig = figure(height=360, sizing_mode="stretch_width", x_axis_label="x",
-                 y_axis_label="density", toolbar_location=None,
-                 title="Target p, best Normal under forward KL and reverse KL optima")
-    fig.varea(x="x", y1=0, y2="p", source=curves, color="#7f7f7f", fill_alpha=0.35,
-              legend_label="target p")
-    fig.line("x", "fwd", source=curves, line_width=3, color="#1f77b4",
-             legend_label="forward KL fit")
+    fig = figure(
+        height=360,
+        sizing_mode="stretch_width",
+        x_axis_label="x",
+        y_axis_label="density",
+        toolbar_location=None,
+        title="Target p, best Normal under forward KL and reverse KL optima",
+    )
+    fig.varea(
+        x="x",
+        y1=0,
+        y2="p",
+        source=curves,
+        color="#7f7f7f",
+        fill_alpha=0.35,
+        legend_label="target p",
+    )
+    fig.line(
+        "x", "fwd", source=curves, line_width=3, color="#1f77b4", legend_label="forward KL fit"
+    )
     colours = ["#d62728", "#2ca02c", "#9467bd", "#8c564b"]
     for j in range(4):
-        fig.line("x", f"r{j}", source=curves, line_width=2, line_dash="dashed",
-                 color=colours[j], legend_label="reverse KL optima")
-    fig.scatter("x", "y", source=starts, color="color", size=7, marker="triangle",
-                legend_label="starts (colour: where they go)")
+        fig.line(
+            "x",
+            f"r{j}",
+            source=curves,
+            line_width=2,
+            line_dash="dashed",
+            color=colours[j],
+            legend_label="reverse KL optima",
+        )
+    fig.scatter(
+        "x",
+        "y",
+        source=starts,
+        color="color",
+        size=7,
+        marker="triangle",
+        legend_label="starts (colour: where they go)",
+    )
     fig.legend.location = "top_left"
     wt = _slider("weight of the left mode w", 0.05, 0.95, weight, 0.05)
     sep = _slider("separation d", 0, 8, separation, 0.1, "0[.]0")
     s1 = _slider("left width σ₁", 0.2, 2, width1, 0.05)
     s2 = _slider("right width σ₂", 0.2, 2, width2, 0.05)
     readout = Div(text="", name="readout")
-    callback = CustomJS(args=dict(wt=wt, sep=sep, s1=s1, s2=s2, gh=gh, curves=curves,
-                                  starts=starts, readout=readout),
-                        code=_JS_LIB + _FITS_JS)
-    layout = row(column(wt, sep, s1, s2, readout, width=320),
-                 column(fig, sizing_mode="stretch_width"), sizing_mode="stretch_width")
-    return Explorer(_finish(layout, callback, [wt, sep, s1, s2]), "fits",
-                    "A bimodal target set by sliders with its best Normal under forward "
-                    "and reverse KL")
+    callback = CustomJS(
+        args=dict(
+            wt=wt, sep=sep, s1=s1, s2=s2, gh=gh, curves=curves, starts=starts, readout=readout
+        ),
+        code=_JS_LIB + _FITS_JS,
+    )
+    layout = row(
+        column(wt, sep, s1, s2, readout, width=320),
+        column(fig, sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )
+    return Explorer(
+        _finish(layout, callback, [wt, sep, s1, s2]),
+        "fits",
+        "A bimodal target set by sliders with its best Normal under forward and reverse KL",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -661,7 +744,7 @@ def uniform_draws(seed, count):
       >>> uniform_draws(1, 2).round(6).tolist()
       [0.627074, 0.002736]
     """
-    a = (np.uint64(seed) + np.uint64(0x6D2B79F5) * np.arange(1, count + 1, dtype=np.uint64))
+    a = np.uint64(seed) + np.uint64(0x6D2B79F5) * np.arange(1, count + 1, dtype=np.uint64)
     mask = np.uint64(0xFFFFFFFF)
     t = a & mask
     t = ((t ^ (t >> np.uint64(15))) * (t | np.uint64(1))) & mask
@@ -764,29 +847,47 @@ def estimators(num_samples=100, estimator="k1", mu_q=0.5, sigma_q=1.0, seed=2024
     _validate.one_of(estimator, "estimator", ("k1", "k2", "k3"))
     hist = ColumnDataSource({"left": [], "right": [], "top": []})
     line = ColumnDataSource({"x": [], "y": []})
-    fig = figure(height=320, sizing_mode="stretch_width", toolbar_location=None,
-                 title="400 estimates of KL(p‖q) and the true value",
-                 x_axis_label="estimate", y_axis_label="count")
-    fig.quad(left="left", right="right", top="top", bottom=0, source=hist, fill_alpha=0.6,
-             legend_label="estimates")
+    fig = figure(
+        height=320,
+        sizing_mode="stretch_width",
+        toolbar_location=None,
+        title="400 estimates of KL(p‖q) and the true value",
+        x_axis_label="estimate",
+        y_axis_label="count",
+    )
+    fig.quad(
+        left="left",
+        right="right",
+        top="top",
+        bottom=0,
+        source=hist,
+        fill_alpha=0.6,
+        legend_label="estimates",
+    )
     fig.line("x", "y", source=line, color="#d62728", line_width=3, legend_label="true KL")
     fig.legend.location = "top_right"
     ns = _slider("sample size n", 10, 1000, num_samples, 10, "0")
     label = Div(text="<span id='estimator-label'>estimator</span>")
-    choice = RadioButtonGroup(labels=["k1", "k2", "k3"],
-                              active=["k1", "k2", "k3"].index(estimator))
+    choice = RadioButtonGroup(labels=["k1", "k2", "k3"], active=["k1", "k2", "k3"].index(estimator))
     muq = _slider("q: mean μ_q", 0, 2, mu_q, 0.1, "0[.]0")
     sdq = _slider("q: standard deviation σ_q", 0.6, 1.4, sigma_q, 0.05)
     readout = Div(text="", name="readout")
-    callback = CustomJS(args=dict(ns=ns, choice=choice, muq=muq, sdq=sdq, hist=hist,
-                                  line=line, readout=readout),
-                        code=_JS_LIB + _ESTIMATORS_JS % {"reps": REPETITIONS, "seed": seed})
+    callback = CustomJS(
+        args=dict(ns=ns, choice=choice, muq=muq, sdq=sdq, hist=hist, line=line, readout=readout),
+        code=_JS_LIB + _ESTIMATORS_JS % {"reps": REPETITIONS, "seed": seed},
+    )
     choice.js_on_change("active", callback)
-    layout = row(column(ns, label, choice, muq, sdq, readout, width=320),
-                 column(fig, sizing_mode="stretch_width"), sizing_mode="stretch_width")
-    return Explorer(_finish(layout, callback, [ns, muq, sdq]), "estimators",
-                    "Sample size and estimator chosen by the reader; the spread of the "
-                    "estimates against the true KL")
+    layout = row(
+        column(ns, label, choice, muq, sdq, readout, width=320),
+        column(fig, sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )
+    return Explorer(
+        _finish(layout, callback, [ns, muq, sdq]),
+        "estimators",
+        "Sample size and estimator chosen by the reader; the spread of the "
+        "estimates against the true KL",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -794,19 +895,26 @@ def estimators(num_samples=100, estimator="k1", mu_q=0.5, sigma_q=1.0, seed=2024
 
 #: chapter file prefix -> (lead-in sentence, call)
 CELLS = {
-    "01_": ("Move the sliders: both directions, their integrands and the grid estimate "
-            "respond at once (computed in your browser).",
-            "kc.explore.divergence(p=(0.0, 2.0, 0.0), q=(2.0, 2.0, 0.0), spacing=0.5)"),
-    "02_": ("Make the two densities differ in width or skew and watch KL(p‖q) and "
-            "KL(q‖p) part ways.",
-            "kc.explore.divergence(p=(0.0, 1.0, 0.0), q=(0.0, 2.0, 4.0), spacing=0.25)"),
-    "03_": ("Set the target's weights, separation and widths: the forward fit covers "
-            "both modes, while reverse KL settles on one mode or the other, "
-            "depending on where it starts.",
-            "kc.explore.fits(weight=0.6, separation=4.0, width1=0.7, width2=0.7)"),
-    "04_": ("Choose the sample size and the estimator and watch the spread of 400 "
-            "estimates around the true KL.",
-            "kc.explore.estimators(num_samples=100, estimator=\"k1\", mu_q=0.5)"),
+    "01_": (
+        "Move the sliders: both directions, their integrands and the grid estimate "
+        "respond at once (computed in your browser).",
+        "kc.explore.divergence(p=(0.0, 2.0, 0.0), q=(2.0, 2.0, 0.0), spacing=0.5)",
+    ),
+    "02_": (
+        "Make the two densities differ in width or skew and watch KL(p‖q) and KL(q‖p) part ways.",
+        "kc.explore.divergence(p=(0.0, 1.0, 0.0), q=(0.0, 2.0, 4.0), spacing=0.25)",
+    ),
+    "03_": (
+        "Set the target's weights, separation and widths: the forward fit covers "
+        "both modes, while reverse KL settles on one mode or the other, "
+        "depending on where it starts.",
+        "kc.explore.fits(weight=0.6, separation=4.0, width1=0.7, width2=0.7)",
+    ),
+    "04_": (
+        "Choose the sample size and the estimator and watch the spread of 400 "
+        "estimates around the true KL.",
+        'kc.explore.estimators(num_samples=100, estimator="k1", mu_q=0.5)',
+    ),
 }
 MARKER = "klcourse-explorer"
 
@@ -837,8 +945,14 @@ def insert_cells(notebook_path):
     nb = nbformat.read(path, as_version=4)
     if any(MARKER in c.metadata.get("tags", []) for c in nb.cells):
         return False
-    index = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
-                  and re.search(r"^## Summary\b", c.source, re.M)), None)
+    index = next(
+        (
+            i
+            for i, c in enumerate(nb.cells)
+            if c.cell_type == "markdown" and re.search(r"^## Summary\b", c.source, re.M)
+        ),
+        None,
+    )
     if index is None:
         raise ValueError(f"{path.name} has no '## Summary' heading to insert before")
     lead, call = CELLS[key]

@@ -3,13 +3,18 @@ r"""Fit a trainable distribution to a target by minimising a KL divergence.
 ``fit`` runs the whole optimisation as one compiled TensorFlow loop
 (``tf.function`` around a ``tf.while_loop``): a Python loop of eager steps spends most
 of its time in per-step overhead (Keras's ``apply_gradients`` above all), and wrapping
-only one step in ``tf.function`` does not remove it. The compiled loop is cached per
-trainable distribution and configuration, so a second fit of the same ``q`` reuses
-the traced graph; the optimiser's state is reset at the start of every call, so
+only one step in ``tf.function`` does not remove it.
+
+The compiled loop is cached per *structure*: the family of ``q`` and the shapes,
+dtypes and bijectors of its parameters (and the values of its constant ones), the
+target, the divergence, the number of draws and the optimiser. It runs on a private
+copy of ``q`` whose variables receive ``q``'s values before the loop and hand the
+results back after it, so a fresh ``q`` of a structure already seen runs at once,
+without tracing again. The optimiser's state is reset at the start of every call, so
 each call is a fresh, reproducible fit.
 """
 
-import weakref
+import collections
 from typing import NamedTuple
 
 import numpy as np
@@ -18,6 +23,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from klcourse import _validate
+from klcourse.divergence import _terms_from_log_ratio
 
 __all__ = ["fit", "FitTrace", "trainable_parameters"]
 
@@ -50,6 +56,10 @@ class FitTrace(NamedTuple):
 def trainable_parameters(q, prefix=""):
     """The parameters of ``q`` that hold trainable variables, nested ones included.
 
+    These are what `fit` records at every step, in ``q``'s own (constrained)
+    parametrisation: a scale held by ``TransformedVariable(1.0, tfb.Exp())`` is traced
+    as the scale, not its logarithm. Introduced in chapter 3.
+
     Args:
       q: a ``tfd.Distribution`` built with ``tf.Variable`` or
         ``tfp.util.TransformedVariable`` parameters. Parameters of component
@@ -57,7 +67,20 @@ def trainable_parameters(q, prefix=""):
       prefix: used in recursion; nested names read ``"components_distribution.loc"``.
 
     Returns:
-      ``dict`` from parameter name to the variable-backed value, in constructor order.
+      ``dict`` from parameter name to the variable-backed value, in constructor order;
+      empty when nothing in ``q`` is trainable.
+
+    Raises:
+      AttributeError: if ``q`` has no ``parameters`` (is not a TFP distribution).
+
+    Examples:
+      >>> import tensorflow as tf, tensorflow_probability as tfp
+      >>> tfd, tfb = tfp.distributions, tfp.bijectors
+      >>> q = tfd.Normal(tf.Variable(0.0), tfp.util.TransformedVariable(1.0, tfb.Exp()))
+      >>> list(trainable_parameters(q))
+      ['loc', 'scale']
+      >>> list(trainable_parameters(tfd.Normal(0.0, 1.0)))
+      []
     """
     found = {}
     for name, value in q.parameters.items():
@@ -89,14 +112,16 @@ def _loss_fn(q, target, divergence, num_samples):
             )
 
         def reverse(seed):
+            # KL(q‖p) = E_q[k1] with log r = log p - log q (`kl_monte_carlo`'s k1).
             x = q.sample(num_samples, seed=seed)
-            return tf.reduce_mean(q.log_prob(x) - target.log_prob(x))
+            return tf.reduce_mean(_terms_from_log_ratio(target.log_prob(x) - q.log_prob(x), "k1"))
 
         return reverse, "monte_carlo"
 
     def forward(seed):
+        # KL(p‖q) = E_p[k1] with log r = log q - log p.
         x = tf.stop_gradient(target.sample(num_samples, seed=seed))
-        return tf.reduce_mean(target.log_prob(x) - q.log_prob(x))
+        return tf.reduce_mean(_terms_from_log_ratio(q.log_prob(x) - target.log_prob(x), "k1"))
 
     return forward, "monte_carlo"
 
@@ -123,8 +148,8 @@ def _compile(q, loss, optimizer, parameters):
             gradients = tape.gradient(value, variables)
             snapshot = read_parameters()
             losses = losses.write(i, value)
-            traces = [trace.write(i, x) for trace, x in zip(traces, snapshot)]
-            optimizer.apply_gradients(zip(gradients, variables))
+            traces = [trace.write(i, x) for trace, x in zip(traces, snapshot, strict=True)]
+            optimizer.apply_gradients(zip(gradients, variables, strict=True))
             return i + 1, losses, traces
 
         _, losses, traces = tf.while_loop(
@@ -132,14 +157,100 @@ def _compile(q, loss, optimizer, parameters):
         )
         final = loss(tf.random.experimental.stateless_fold_in(seed, num_steps))
         losses = losses.write(num_steps, final)
-        traces = [trace.write(num_steps, x) for trace, x in zip(traces, read_parameters())]
+        last = read_parameters()
+        traces = [trace.write(num_steps, x) for trace, x in zip(traces, last, strict=True)]
         return losses.stack(), [trace.stack() for trace in traces]
 
     return run
 
 
-# q -> {configuration: (compiled loop, optimizer, method, parameter names)}
-_COMPILED = weakref.WeakKeyDictionary()
+class _Compiled(NamedTuple):
+    """One compiled fit: the loop, its optimiser, and the private copy of q it trains."""
+
+    run: object
+    optimizer: object
+    method: str
+    names: list
+    variables: list  # the private copy's variables, in `_variables` order
+    target: object  # kept alive: a structure key may hold only its id
+
+
+# structure key -> _Compiled, least recently used first.
+_COMPILED = collections.OrderedDict()
+_MAX_COMPILED = 64
+
+
+def _variables(value):
+    """Every ``tf.Variable`` inside ``value`` (a distribution), in a fixed order."""
+    if isinstance(value, tfd.Distribution):
+        return [v for item in value.parameters.values() for v in _variables(item)]
+    if isinstance(value, (list, tuple)):
+        return [v for item in value for v in _variables(item)]
+    if isinstance(value, tfp.util.DeferredTensor):
+        return _variables(value.pretransformed_input)
+    if isinstance(value, tf.Variable):
+        return [value]
+    return []
+
+
+def _copy(value):
+    """``value`` (a distribution) rebuilt with fresh variables of the same shapes.
+
+    The fresh variables' values do not matter: `fit` assigns q's before every run.
+    """
+    if isinstance(value, tfd.Distribution):
+        return value.copy(**{name: _copy(item) for name, item in value.parameters.items()})
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(item) for item in value)
+    if isinstance(value, tfp.util.DeferredTensor):
+        inner = value.pretransformed_input
+        if not isinstance(inner, tf.Variable):
+            return value
+        fresh = tf.Variable(inner, trainable=inner.trainable, dtype=inner.dtype)
+        return tfp.util.DeferredTensor(
+            fresh, _transform(value), dtype=value.dtype, shape=value.shape, name=value.name
+        )
+    if isinstance(value, tf.Variable):
+        return tf.Variable(value, trainable=value.trainable, dtype=value.dtype)
+    return value
+
+
+def _transform(deferred):
+    """A deferred tensor's map: a TransformedVariable's bijector, else its function."""
+    if isinstance(deferred, tfp.util.TransformedVariable):
+        return deferred.bijector.forward
+    return deferred.transform_fn
+
+
+def _structure(value):
+    """A hashable description of what a compiled loop bakes in about ``value``.
+
+    Variables contribute their shape and dtype (their values are fed in); everything
+    else (constants, bijectors, flags) contributes its value. Something with no
+    value-based description (a function) contributes its identity.
+    """
+    if isinstance(value, (tfd.Distribution, tfp.bijectors.Bijector)):
+        items = tuple((name, _structure(item)) for name, item in value.parameters.items())
+        return (type(value).__qualname__, items)
+    if isinstance(value, tfp.util.DeferredTensor):
+        transform = _transform(value)
+        if isinstance(value, tfp.util.TransformedVariable):
+            transform = value.bijector  # its transform_fn is a new closure per variable
+        return ("deferred", _structure(value.pretransformed_input), _structure(transform))
+    if isinstance(value, tf.Variable):
+        return ("variable", tuple(value.shape), value.dtype.name, value.trainable)
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_structure(item) for item in value))
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _structure(v)) for k, v in value.items()))
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return (type(value).__name__, value)
+    if isinstance(value, tf.dtypes.DType):
+        return ("dtype", value.name)
+    if isinstance(value, (np.ndarray, np.generic, tf.Tensor)):
+        array = np.asarray(value)
+        return ("constant", array.dtype.str, array.shape, array.tobytes())
+    return ("object", id(value))
 
 
 def fit(
@@ -217,7 +328,8 @@ def fit(
             f"got {type(q).__name__} with none"
         )
     if isinstance(target, tfd.Distribution):
-        target_key = id(target)
+        # A target without variables is a constant: equal ones share a compiled loop.
+        target_key = ("id", id(target)) if _variables(target) else _structure(target)
     else:
         if divergence == "reverse":
             raise ValueError(
@@ -225,18 +337,36 @@ def fit(
                 "p's density); samples only define the forward KL"
             )
         target = _validate.as_float_array(target, "target")
-        target_key = (target.shape, target.tobytes())
+        target_key = ("samples", target.shape, target.tobytes())
 
-    key = (target_key, divergence, num_samples, optimizer)
-    cache = _COMPILED.setdefault(q, {})
-    if key not in cache:
-        loss, method = _loss_fn(q, target, divergence, num_samples)
-        opt = OPTIMIZERS[optimizer](learning_rate=learning_rate)
-        opt.build(q.trainable_variables)
-        # Keep `target` alive with the graph: the key holds only its id.
-        cache[key] = (_compile(q, loss, opt, parameters), opt, method, list(parameters), target)
-    run, opt, method, names, _ = cache[key]
-    opt.learning_rate = learning_rate
-    losses, traces = run(tf.constant(num_steps), stateless_seed)
-    params = {name: np.asarray(trace, dtype=np.float64) for name, trace in zip(names, traces)}
-    return FitTrace(np.asarray(losses, dtype=np.float64), params, method)
+    key = (_structure(q), target_key, divergence, num_samples, optimizer)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = _compile_structure(q, target, divergence, num_samples, optimizer)
+        _COMPILED[key] = compiled
+        while len(_COMPILED) > _MAX_COMPILED:
+            _COMPILED.popitem(last=False)
+    _COMPILED.move_to_end(key)
+    own = _variables(q)
+    for mine, theirs in zip(compiled.variables, own, strict=True):
+        mine.assign(theirs)
+    compiled.optimizer.learning_rate = learning_rate
+    losses, traces = compiled.run(tf.constant(num_steps), stateless_seed)
+    for mine, theirs in zip(compiled.variables, own, strict=True):
+        theirs.assign(mine)
+    params = {
+        name: np.asarray(trace, dtype=np.float64)
+        for name, trace in zip(compiled.names, traces, strict=True)
+    }
+    return FitTrace(np.asarray(losses, dtype=np.float64), params, compiled.method)
+
+
+def _compile_structure(q, target, divergence, num_samples, optimizer):
+    """Trace the loop once for q's structure, on a private copy of q."""
+    private = _copy(q)
+    loss, method = _loss_fn(private, target, divergence, num_samples)
+    opt = OPTIMIZERS[optimizer](learning_rate=0.001)  # set before every run
+    opt.build(private.trainable_variables)
+    parameters = trainable_parameters(private)
+    run = _compile(private, loss, opt, parameters)
+    return _Compiled(run, opt, method, list(parameters), _variables(private), target)

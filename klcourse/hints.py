@@ -22,12 +22,33 @@ def close(
     what="your value",
     advice="Check the formula and which distribution comes first.",
 ) -> str | None:
-    """Compare a numeric answer with a reference; ``None`` if close, else a hint.
+    r"""Compare a numeric answer with a reference; ``None`` if close, else a hint.
 
-    The hint describes the mismatch (shape, sign, too large or small, a factor of
-    ln 2 as between nats and bits) and never prints ``expected``. ``advice`` ends the
-    "too large / too small" hint: pass one that fits the exercise (the default's
-    "which distribution comes first" means nothing for a symmetric quantity).
+    Close means ``numpy.allclose``: :math:`|a - e| \le \text{atol} + \text{rtol}\,|e|`
+    elementwise. Otherwise the hint describes the mismatch (shape, NaN, a factor of
+    ln 2 as between nats and bits, sign, too large or too small) and never prints
+    ``expected``. Every chapter's checkers answer through it.
+
+    Args:
+      answer: the student's number or array-like.
+      expected: the reference, of the shape the exercise asks for.
+      rtol, atol: relative and absolute tolerance.
+      what: how the hint names the answer ("your value", "your number of samples").
+      advice: ends the "too large / too small" hint: pass one that fits the exercise
+        (the default's "which distribution comes first" means nothing for a
+        symmetric quantity).
+
+    Returns:
+      ``None`` if the answer is close, else a ``str`` hint without the reference value.
+
+    Raises:
+      Nothing: an answer of the wrong type gets a hint, not an exception.
+
+    Examples:
+      >>> close(0.3494, 0.349397) is None
+      True
+      >>> close(-0.349397, 0.349397)
+      'your value has the wrong sign.'
     """
     if isinstance(answer, (str, bytes)) or not (
         isinstance(answer, numbers.Number)

@@ -45,7 +45,7 @@ def _prob(dist, points):
 
 
 def density_1d(ax, dists, x, *, labels=None, styles=None):
-    """Plot the densities of univariate distributions on the points ``x``.
+    """Plot the densities of univariate distributions on the points ``x`` (chapter 1).
 
     Args:
       ax: a matplotlib ``Axes``.
@@ -56,13 +56,25 @@ def density_1d(ax, dists, x, *, labels=None, styles=None):
 
     Returns:
       The list of ``Line2D`` artists.
+
+    Raises:
+      TypeError, ValueError: if ``x`` is not a finite numeric array.
+
+    Examples:
+      >>> import matplotlib.pyplot as plt, numpy as np, tensorflow_probability as tfp
+      >>> fig, ax = plt.subplots()
+      >>> lines = density_1d(ax, tfp.distributions.Normal(0.0, 1.0), np.linspace(-3, 3, 7))
+      >>> round(float(lines[0].get_ydata()[3]), 6)  # 1/√(2π) at x = 0
+      0.398942
+      >>> plt.close(fig)
     """
     dists = dists if isinstance(dists, (list, tuple)) else [dists]
     x = _validate.as_float_array(x, "x")
     labels = labels or [None] * len(dists)
     styles = styles or [{}] * len(dists)
     lines = [
-        ax.plot(x, _prob(d, x), label=lab, **sty)[0] for d, lab, sty in zip(dists, labels, styles)
+        ax.plot(x, _prob(d, x), label=lab, **sty)[0]
+        for d, lab, sty in zip(dists, labels, styles, strict=True)
     ]
     ax.set_xlabel("$x$")
     ax.set_ylabel("density")
@@ -74,6 +86,9 @@ def density_1d(ax, dists, x, *, labels=None, styles=None):
 def density_grid(dist, xlim, ylim, num=100):
     """Density of a bivariate distribution on a ``num`` × ``num`` grid, in one call.
 
+    One batched ``prob`` call covers the whole grid (and a batch of distributions),
+    which is what makes the animations of chapters 2 and 3 cheap.
+
     Args:
       dist: a distribution over ℝ² (``event_shape == [2]``); a batch of them (batch
         shape ``[B]``) gives ``B`` grids at once.
@@ -83,6 +98,16 @@ def density_grid(dist, xlim, ylim, num=100):
     Returns:
       ``(X, Y, Z)``: meshgrid arrays of shape ``[num, num]`` and the density, of shape
       ``[num, num]`` or ``[B, num, num]``.
+
+    Raises:
+      TypeError, ValueError: if ``num`` is not a positive int.
+
+    Examples:
+      >>> import tensorflow_probability as tfp
+      >>> standard = tfp.distributions.MultivariateNormalDiag([0.0, 0.0], [1.0, 1.0])
+      >>> X, Y, Z = density_grid(standard, (-1, 1), (-1, 1), num=3)
+      >>> Z.shape, round(float(Z[1, 1]), 6)  # 1/2π at the origin
+      ((3, 3), 0.159155)
     """
     num = _validate.positive_int(num, "num")
     X, Y = np.meshgrid(np.linspace(*xlim, num), np.linspace(*ylim, num))
@@ -96,7 +121,7 @@ def density_grid(dist, xlim, ylim, num=100):
 
 
 def contour(ax, dist, xlim, ylim, *, num=100, filled=False, **kwargs):
-    """Draw the density contours of a bivariate distribution.
+    """Draw the density contours of a bivariate distribution (chapters 2 and 3).
 
     Args:
       ax: a matplotlib ``Axes``.
@@ -108,6 +133,18 @@ def contour(ax, dist, xlim, ylim, *, num=100, filled=False, **kwargs):
 
     Returns:
       The ``ContourSet``.
+
+    Raises:
+      TypeError, ValueError: if ``num`` is not a positive int.
+
+    Examples:
+      >>> import matplotlib.pyplot as plt, tensorflow_probability as tfp
+      >>> fig, ax = plt.subplots()
+      >>> standard = tfp.distributions.MultivariateNormalDiag([0.0, 0.0], [1.0, 1.0])
+      >>> contours = contour(ax, standard, (-3, 3), (-3, 3), num=30, levels=4)
+      >>> type(contours).__name__
+      'QuadContourSet'
+      >>> plt.close(fig)
     """
     X, Y, Z = density_grid(dist, xlim, ylim, num)
     draw = ax.contourf if filled else ax.contour
@@ -119,11 +156,28 @@ def contour(ax, dist, xlim, ylim, *, num=100, filled=False, **kwargs):
 
 
 def frame_indices(num_rows, frames):
-    """``frames`` trace rows spread over ``num_rows``, denser at the start.
+    r"""``frames`` trace rows spread over ``num_rows``, denser at the start.
+
+    .. math:: \text{row}_k = \operatorname{round}\Big(\big(\tfrac{k}{F-1}\big)^2 (N-1)\Big),
+              \quad k = 0, \dots, F-1
 
     Fits change fastest in their first steps, so frames are spaced evenly in
     √step: the animation shows the early motion without wasting frames on the tail.
-    Always includes the first and the last row.
+    Always includes the first and the last row; duplicates are dropped.
+
+    Args:
+      num_rows: rows of the trace (``num_steps + 1``).
+      frames: positive ``int``, the most frames wanted.
+
+    Returns:
+      Sorted ``numpy.ndarray`` of distinct row indices.
+
+    Raises:
+      TypeError, ValueError: if ``frames`` is not a positive int.
+
+    Examples:
+      >>> frame_indices(101, 5).tolist()
+      [0, 6, 25, 56, 100]
     """
     frames = _validate.positive_int(frames, "frames")
     if frames >= num_rows:
@@ -272,6 +326,19 @@ def animate_fit_1d(trace, make_q, target, x, *, frames=40, fps=8, title="fit", y
 
     Returns:
       `FitAnimation`.
+
+    Raises:
+      TypeError, ValueError: if ``x`` is not a finite numeric array or ``frames`` is
+        not a positive int.
+
+    Examples:
+      >>> import numpy as np, tensorflow_probability as tfp
+      >>> from klcourse.fitting import FitTrace
+      >>> trace = FitTrace(np.zeros(3), {"loc": np.array([0.0, 0.5, 1.0]),
+      ...                                "scale": np.ones(3)}, "analytic")
+      >>> target = tfp.distributions.Normal(1.0, 1.0)
+      >>> animate_fit_1d(trace, tfp.distributions.Normal, target, np.linspace(-3, 4, 50)).num_frames
+      3
     """
     x = _validate.as_float_array(x, "x")
     rows = frame_indices(len(trace.loss), frames)
@@ -312,6 +379,21 @@ def animate_fit_2d(panels, make_q, target, xlim, ylim, *, frames=30, fps=6, num=
 
     Returns:
       `FitAnimation`.
+
+    Raises:
+      TypeError, ValueError: if ``frames`` or ``num`` is not a positive int.
+
+    Examples:
+      >>> import numpy as np, tensorflow_probability as tfp
+      >>> from klcourse.fitting import FitTrace
+      >>> tfd = tfp.distributions
+      >>> trace = FitTrace(np.zeros(2), {"loc": np.array([[1.0, 1.0], [0.0, 0.0]]),
+      ...                                "scale_diag": np.ones((2, 2))}, "analytic")
+      >>> target = tfd.MultivariateNormalDiag([0.0, 0.0], [1.0, 1.0])
+      >>> anim = animate_fit_2d([(trace, "reverse")], tfd.MultivariateNormalDiag, target,
+      ...                       (-3, 3), (-3, 3), num=20)
+      >>> anim.num_frames
+      2
     """
     num_rows = len(panels[0][0].loss)
     rows = frame_indices(num_rows, frames)
@@ -329,7 +411,7 @@ def animate_fit_2d(panels, make_q, target, xlim, ylim, *, frames=30, fps=6, num=
         squeeze=False,
     )
     axes = axes[0]
-    for ax, (_, title) in zip(axes, panels):
+    for ax, (_, title) in zip(axes, panels, strict=True):
         ax.contourf(
             X,
             Y,
@@ -345,7 +427,7 @@ def animate_fit_2d(panels, make_q, target, xlim, ylim, *, frames=30, fps=6, num=
     drawn = [None] * len(panels)
 
     def update(frame):
-        for k, (ax, grid, (trace, title)) in enumerate(zip(axes, q_grids, panels)):
+        for k, (ax, grid, (trace, title)) in enumerate(zip(axes, q_grids, panels, strict=True)):
             if drawn[k] is not None:
                 drawn[k].remove()
             drawn[k] = ax.contour(X, Y, grid[frame], levels=contour_levels, cmap="viridis")
@@ -359,10 +441,25 @@ def animate_fit_2d(panels, make_q, target, xlim, ylim, *, frames=30, fps=6, num=
 
 
 def to_html(anim):
-    """``anim.to_html()``: a `FitAnimation` as a self-contained JavaScript player."""
+    """``anim.to_html()``: a `FitAnimation` as a self-contained JavaScript player.
+
+    Args:
+      anim: a `FitAnimation` (from `animate_fit_1d` or `animate_fit_2d`).
+
+    Returns:
+      ``IPython.display.HTML``; equal frames give equal HTML (no random ids).
+    """
     return anim.to_html()
 
 
 def to_gif(anim, path):
-    """``anim.to_gif(path)``: write a `FitAnimation` as a GIF (Pillow, no ImageMagick)."""
+    """``anim.to_gif(path)``: write a `FitAnimation` as a GIF (Pillow, no ImageMagick).
+
+    Args:
+      anim: a `FitAnimation`.
+      path: file to write.
+
+    Returns:
+      ``path``.
+    """
     return anim.to_gif(path)

@@ -34,7 +34,7 @@ import scipy.optimize
 import scipy.special
 
 from klcourse import _validate
-from klcourse.divergence import ESTIMATORS, _terms_from_log_ratio
+from klcourse.divergence import KL_ESTIMATORS, _terms_from_log_ratio
 
 __all__ = [
     "SequenceSpace",
@@ -64,7 +64,7 @@ __all__ = [
     "toy_bandit",
     "tiny_language_model",
     "three_bump_teacher",
-    "ESTIMATORS",
+    "KL_ESTIMATORS",
 ]
 
 
@@ -447,7 +447,7 @@ def estimator_values(space, logits, ref_logits, estimator, *, per_token=True):
     Raises:
       TypeError, ValueError: for invalid logits or an unknown ``estimator``.
     """
-    _validate.one_of(estimator, "estimator", (*ESTIMATORS, "analytic"))
+    _validate.one_of(estimator, "estimator", (*KL_ESTIMATORS, "analytic"))
     if estimator == "analytic":
         return token_kls(space, logits, ref_logits)[1][space.prefix_index].sum(axis=-1)
     log_r = token_log_probs(space, ref_logits) - token_log_probs(space, logits)
@@ -504,7 +504,7 @@ def estimator_gradients(space, logits, ref_logits, estimator, *, per_token=True)
     Raises:
       TypeError, ValueError: for invalid logits or an unknown ``estimator``.
     """
-    _validate.one_of(estimator, "estimator", ESTIMATORS)
+    _validate.one_of(estimator, "estimator", KL_ESTIMATORS)
     log_r = token_log_probs(space, ref_logits) - token_log_probs(space, logits)
     scores = score_vectors(space, logits)
     if not per_token:

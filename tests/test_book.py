@@ -18,6 +18,7 @@ import urllib.parse
 import pytest
 from PIL import Image
 
+pytestmark = [pytest.mark.book, pytest.mark.browser]  # tiers: `make unit` skips these
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("*.ipynb"))
 SCREENSHOTS = ROOT / "_build" / "screenshots"

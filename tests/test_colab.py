@@ -12,6 +12,7 @@ import unittest.mock
 import nbformat
 import pytest
 
+pytestmark = pytest.mark.colab  # tiers: `make unit` skips these
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 # What a Colab runtime ships that the notebooks use (plus the kernel machinery).

@@ -1,4 +1,8 @@
-"""klcourse.divergence: every value by two independent routes, properties, bad inputs."""
+"""klcourse.divergence: every value by two independent routes, properties, bad inputs.
+
+The quadrature (kl_quadrature, expectation_quadrature, estimator_moments) is tested in
+test_quadrature.py.
+"""
 
 import math
 
@@ -41,18 +45,6 @@ def test_grid_pitfall_reference():
     assert raw == pytest.approx(499.9997, abs=1e-4)
     assert raw * 0.001 == pytest.approx(0.49999972, abs=1e-8)
     assert kc.kl_normal(0, 2, 2, 2) == pytest.approx(0.5, abs=1e-15)
-
-
-def test_mixture_reference_values_by_quadrature():
-    # Source: ERRATA.md, exact values 9.495432 and 46.357932 for the tutorial's mixture.
-    mixture = tfd.MixtureSameFamily(
-        tfd.Categorical(probs=np.array([0.5, 0.5])),
-        tfd.Normal(np.array([-0.2, 1.0]), np.array([0.1, 0.5])),
-    )
-    for scale, exact in ((1.0, 9.495432), (4.5, 46.357932)):
-        value, error = kc.kl_quadrature(normal(3, scale), mixture)
-        assert value == pytest.approx(exact, abs=5e-7)
-        assert error < 1e-8
 
 
 def test_2d_reference_value():
@@ -165,7 +157,8 @@ def test_normal_matches_quadrature():
 
 
 def test_normal_accurate_for_nearly_equal_scales():
-    # log(σq/σp) + σp²/2σq² - 1/2 cancels catastrophically near σp = σq; series: ε² for σq = σp(1+ε).
+    # log(σq/σp) + σp²/2σq² - 1/2 cancels catastrophically near σp = σq;
+    # the series gives ε² for σq = σp(1+ε).
     eps = 1e-7
     assert kc.kl_normal(0.0, 1.0, 0.0, 1.0 + eps) == pytest.approx(
         eps**2 * (1 - 1.5 * eps), rel=1e-6
@@ -276,51 +269,6 @@ def test_mvn_dimension_mismatch():
         kc.kl_mvn([0, 0], np.eye(3), [0, 0], np.eye(2))
 
 
-# ---------------------------------------------------------------- quadrature
-def test_quadrature_support_mismatch_is_inf():
-    assert (
-        kc.kl_quadrature(tfd.Uniform(f64(0), f64(2)), tfd.Uniform(f64(0), f64(1))).value == math.inf
-    )
-    assert kc.kl_quadrature(normal(0, 1), tfd.Uniform(f64(-1), f64(1))).value == math.inf
-
-
-def test_quadrature_bounded_support():
-    value, _ = kc.kl_quadrature(tfd.Uniform(f64(0), f64(1)), tfd.Uniform(f64(0), f64(2)))
-    assert value == pytest.approx(math.log(2), abs=1e-12)
-    value, _ = kc.kl_quadrature(tfd.Exponential(f64(1)), tfd.Exponential(f64(2)))
-    assert value == pytest.approx(
-        float(tfd.kl_divergence(tfd.Exponential(f64(1)), tfd.Exponential(f64(2)))), abs=1e-12
-    )
-
-
-def test_quadrature_heavy_tails_against_monte_carlo():
-    p, q = tfd.StudentT(f64(3), f64(0), f64(1)), tfd.StudentT(f64(3), f64(0.5), f64(2))
-    value, _ = kc.kl_quadrature(p, q)
-    estimate = kc.kl_monte_carlo(p, q, num_samples=400_000, seed=11)
-    assert abs(estimate.value - value) < 4 * estimate.error
-
-
-def test_quadrature_float32_distributions_do_not_fake_a_mismatch():
-    # Regression: float32 log_prob overflows to -inf far in the tails where p's density is 0.
-    mixture = tfd.MixtureSameFamily(
-        tfd.Categorical(probs=[0.5, 0.5]), tfd.Normal([-0.2, 1.0], [0.1, 0.5])
-    )
-    value, _ = kc.kl_quadrature(tfd.Normal(3.0, 1.0), mixture)
-    assert value == pytest.approx(9.495432, abs=1e-4)
-
-
-def test_quadrature_divergent_integral_raises():
-    with pytest.raises(ValueError, match="did not converge"):
-        kc.kl_quadrature(tfd.Cauchy(f64(0), f64(1)), normal(0, 1))
-
-
-def test_quadrature_bad_input():
-    with pytest.raises(TypeError, match="`q` must be a distribution with a `log_prob`"):
-        kc.kl_quadrature(normal(0, 1), 3.0)
-    with pytest.raises(ValueError, match="`lower` must be below `upper`"):
-        kc.kl_quadrature(normal(0, 1), normal(0, 1), lower=1, upper=0)
-
-
 # ---------------------------------------------------------------- monte carlo
 NEAR = (normal(0, 1), normal(0.3, 1.2))
 FAR = (normal(0, 1), normal(2.0, 0.8))
@@ -399,34 +347,3 @@ def test_kl_picks_the_route():
     assert result.method == "monte_carlo" and result.error > 0
     with pytest.raises(TypeError, match="`q` must be a tfd.Distribution"):
         kc.kl(p, "q")
-
-
-def test_expectation_quadrature_against_moments():
-    p = normal(1.0, 2.0)
-    assert kc.expectation_quadrature(p, lambda x: x).value == pytest.approx(1.0, abs=1e-12)
-    assert kc.expectation_quadrature(p, lambda x: x**2).value == pytest.approx(5.0, abs=1e-11)
-    t = tfd.StudentT(f64(5), f64(0), f64(1))
-    assert kc.expectation_quadrature(t, lambda x: x**2).value == pytest.approx(5 / 3, abs=1e-9)
-
-
-def test_expectation_quadrature_bad_input():
-    with pytest.raises(TypeError, match="`fn` must be callable"):
-        kc.expectation_quadrature(normal(0, 1), 3.0)
-    with pytest.raises(ValueError, match="did not converge"):
-        kc.expectation_quadrature(tfd.Cauchy(f64(0), f64(1)), lambda x: x**2)
-
-
-def test_estimator_moments_match_closed_forms_and_sampling():
-    # k1 for two Normals: mean = KL; for N(0,1) vs N(0.1,1), log r is linear in x with
-    # slope 0.1, so sd(k1) = 0.1 exactly (Schulman's table: 20 x KL = 20 x 0.005).
-    p, q = normal(0, 1), normal(0.1, 1)
-    mean, sd = kc.estimator_moments(p, q, "k1")
-    assert mean == pytest.approx(0.005, abs=1e-12) and sd == pytest.approx(0.1, rel=1e-9)
-    # k2 = ½(log r)²: its mean is ½(0.1² + 0.005²) here.
-    assert kc.estimator_moments(p, q, "k2")[0] == pytest.approx(0.5 * (0.01 + 0.005**2), rel=1e-9)
-    sampled = kc.kl_monte_carlo(p, normal(1.0, 1), num_samples=200_000, seed=3, estimator="k3")
-    k3_mean, k3_sd = kc.estimator_moments(p, normal(1.0, 1), "k3")
-    assert abs(sampled.value - k3_mean) < 4 * sampled.error
-    assert sampled.error * np.sqrt(200_000) == pytest.approx(k3_sd, rel=0.05)
-    with pytest.raises(ValueError, match="`estimator` must be one of"):
-        kc.estimator_moments(p, q, "k9")

@@ -44,8 +44,11 @@ def book(tmp_path_factory):
     with (src / "_config.yml").open("a") as config:
         config.write("    klcourse_notebooks: ''\n")  # no Jupyter-flavoured twin here
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_markdown_cell("# Explorers\n\nMove the sliders.")]
     nb.cells += [nbformat.v4.new_code_cell(code) for code in CELLS]
     env = {**os.environ, "KLCOURSE_EXPLORE_JS": "book", "PYTHONPATH": str(ROOT)}
@@ -59,8 +62,12 @@ def book(tmp_path_factory):
     nbformat.write(nb, src / "explorers.ipynb")
     size = (src / "explorers.ipynb").stat().st_size
     assert size < 200_000, f"explorer outputs are {size} bytes: BokehJS leaked into them?"
-    subprocess.run([JUPYTER_BOOK, "build", str(src), "--warningiserror"], check=True,
-                   stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(
+        [JUPYTER_BOOK, "build", str(src), "--warningiserror"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=env,
+    )
     return src / "_build" / "html"
 
 
@@ -87,8 +94,9 @@ def container(browser, name):  # noqa: F811
 
 
 def readout(browser, name, selector):  # noqa: F811
-    return [e.get_attribute("textContent") for e in deep(browser, selector,
-                                                          container(browser, name))]
+    return [
+        e.get_attribute("textContent") for e in deep(browser, selector, container(browser, name))
+    ]
 
 
 def sliders(browser, name):  # noqa: F811
@@ -137,10 +145,10 @@ def test_bokehjs_is_served_from_the_book_once(book):
 
 
 def test_nothing_loads_from_the_internet(page, server):  # noqa: F811
-    urls = page.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)")
+    urls = page.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert urls and all(u.startswith(server) for u in urls), [
-        u for u in urls if not u.startswith(server)]
+        u for u in urls if not u.startswith(server)
+    ]
 
 
 def test_controls_have_labels(page):
@@ -148,8 +156,9 @@ def test_controls_have_labels(page):
         handles = sliders(page, name)
         assert len(handles) == count, (name, len(handles))
         for handle in handles:
-            assert handle.get_attribute("aria-label") or handle.get_attribute(
-                "aria-labelledby"), f"{name}: a slider without a label"
+            assert handle.get_attribute("aria-label") or handle.get_attribute("aria-labelledby"), (
+                f"{name}: a slider without a label"
+            )
             assert handle.get_attribute("tabindex") == "0", f"{name}: slider not focusable"
         group = container(page, name).find_element("css selector", "[role='group']")
         assert group.get_attribute("aria-label"), f"{name}: explorer without a label"
@@ -164,19 +173,27 @@ def _divergence_values(page):
 def test_divergence_matches_klcourse_as_sliders_move(page):
     from selenium.webdriver.common.keys import Keys
 
-    moves = [(None, None, 0), (0, Keys.ARROW_RIGHT, 5), (4, Keys.ARROW_LEFT, 10),
-             (2, Keys.ARROW_RIGHT, 6), (6, Keys.ARROW_LEFT, 6), (5, Keys.ARROW_LEFT, 4)]
+    moves = [
+        (None, None, 0),
+        (0, Keys.ARROW_RIGHT, 5),
+        (4, Keys.ARROW_LEFT, 10),
+        (2, Keys.ARROW_RIGHT, 6),
+        (6, Keys.ARROW_LEFT, 6),
+        (5, Keys.ARROW_LEFT, 4),
+    ]
     for index, key, times in moves:
         if key is not None:
             press(page, sliders(page, "divergence")[index], key, times)
         p, q, dx = _divergence_values(page)
         exact = readout(page, "divergence", "[data-kl='exact']")
         grid = readout(page, "divergence", "[data-kl='grid']")
-        for shown, value in zip(exact, (explore.skewnorm_kl(p, q), explore.skewnorm_kl(q, p)),
-                                strict=True):
+        for shown, value in zip(
+            exact, (explore.skewnorm_kl(p, q), explore.skewnorm_kl(q, p)), strict=True
+        ):
             assert close(shown, value, 4), (p, q, shown, value)
-        for shown, value in zip(grid, (explore.grid_kl(p, q, dx), explore.grid_kl(q, p, dx)),
-                                strict=True):
+        for shown, value in zip(
+            grid, (explore.grid_kl(p, q, dx), explore.grid_kl(q, p, dx)), strict=True
+        ):
             assert close(shown, value, 4), (p, q, dx, shown, value)
     assert p[2] != 0 and q[2] != 0  # the skewed option was exercised (quadrature)
 
@@ -184,8 +201,12 @@ def test_divergence_matches_klcourse_as_sliders_move(page):
 def test_fits_match_klcourse_as_sliders_move(page):
     from selenium.webdriver.common.keys import Keys
 
-    for index, key, times in ((None, None, 0), (1, Keys.ARROW_LEFT, 15),
-                              (0, Keys.ARROW_LEFT, 4), (3, Keys.ARROW_RIGHT, 10)):
+    for index, key, times in (
+        (None, None, 0),
+        (1, Keys.ARROW_LEFT, 15),
+        (0, Keys.ARROW_LEFT, 4),
+        (3, Keys.ARROW_RIGHT, 10),
+    ):
         if key is not None:
             press(page, sliders(page, "fits")[index], key, times)
         w, d, s1, s2 = (round(slider_value(h), 4) for h in sliders(page, "fits"))
@@ -205,15 +226,19 @@ def test_estimators_match_klcourse(page):
     import klcourse as kc
 
     buttons = deep(page, "button", container(page, "estimators"))
-    for index, key, times, estimator in ((None, None, 0, 0), (0, Keys.ARROW_RIGHT, 3, 2),
-                                         (1, Keys.ARROW_RIGHT, 5, 1)):
+    for index, key, times, estimator in (
+        (None, None, 0, 0),
+        (0, Keys.ARROW_RIGHT, 3, 2),
+        (1, Keys.ARROW_RIGHT, 5, 1),
+    ):
         if key is not None:
             press(page, sliders(page, "estimators")[index], key, times)
         buttons[estimator].send_keys(Keys.ENTER)
         n, mu_q, sigma_q = (slider_value(h) for h in sliders(page, "estimators"))
         values = explore.estimator_spread(int(n), f"k{estimator + 1}", mu_q, sigma_q)
-        true, mean, sd = (readout(page, "estimators", f"[data-kl='{k}']")[0]
-                          for k in ("true", "mean", "sd"))
+        true, mean, sd = (
+            readout(page, "estimators", f"[data-kl='{k}']")[0] for k in ("true", "mean", "sd")
+        )
         assert close(true, kc.kl_normal(0, 1, mu_q, sigma_q), 4)
         assert close(mean, values.mean(), 4), (n, mu_q, sigma_q, estimator, mean)
         assert close(sd, values.std(ddof=1), 4), (n, mu_q, sigma_q, estimator, sd)

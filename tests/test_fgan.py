@@ -35,6 +35,7 @@ def test_mode_fractions_of_the_data(data):
     assert fractions[:2] == pytest.approx(WEIGHTS, abs=0.02) and fractions[2] < 0.02
 
 
+@pytest.mark.slow  # tiers: two f-GAN trainings; `make test` runs them
 @pytest.mark.parametrize("seed, mode", [(0, 0), (2, 1)])
 def test_affine_generator_seeks_one_mode(data, seed, mode):
     result = fgan.train_reverse_kl_gan(data, num_steps=2000, seed=seed)
@@ -44,6 +45,7 @@ def test_affine_generator_seeks_one_mode(data, seed, mode):
     assert result.bound[-200:].mean() == pytest.approx(-np.log(WEIGHTS[mode]), abs=0.1)
 
 
+@pytest.mark.slow  # tiers: three full f-GAN trainings; `make test` runs it
 def test_runs_are_reproducible(data):
     first = fgan.train_reverse_kl_gan(data, num_steps=50, seed=5)
     second = fgan.train_reverse_kl_gan(data, num_steps=50, seed=5)
@@ -67,6 +69,7 @@ print(hashlib.sha1(result.bound.tobytes()).hexdigest())
 """
 
 
+@pytest.mark.slow  # tiers: four fresh interpreters under load; `make test` runs it
 def test_reproducible_under_cpu_contention():
     # Regression: without XLA, runs differed when other processes loaded the CPU,
     # because weight reads in the compiled loop raced with optimiser updates.

@@ -1,4 +1,5 @@
-"""klcourse.fitting (kc.fit): optima against closed forms, reproducibility, the compiled loop, bad inputs."""
+"""klcourse.fitting (kc.fit): optima against closed forms, reproducibility, the compiled
+loop and its cache, bad inputs."""
 
 import numpy as np
 import pytest
@@ -22,7 +23,8 @@ def trainable_diag(loc, scale):
 
 
 def test_reproduces_tutorial_fit():
-    # Source: ERRATA.md: Adam(0.01), 500 steps from N(-1, 1) to N(1, 4): loc 0.988737, scale 3.9999995.
+    # Source: ERRATA.md: Adam(0.01), 500 steps from N(-1, 1) to N(1, 4):
+    # loc 0.988737, scale 3.9999995.
     q = trainable_normal(-1.0, 1.0)
     trace = kc.fit(q, tfd.Normal(1.0, 4.0), num_steps=500, learning_rate=0.01)
     assert trace.method == "analytic"
@@ -110,14 +112,49 @@ def test_same_seed_same_trace_and_warm_reuse():
     assert not np.array_equal(first.loss, other.loss)
 
 
-def test_the_loop_is_traced_once_per_configuration():
-    fit_module = kc.fitting
+def tracing_counts():
+    return [c.run.experimental_get_tracing_count() for c in kc.fitting._COMPILED.values()]
 
-    q, p = trainable_normal(-1.0, 1.0), tfd.Normal(1.0, 4.0)
-    kc.fit(q, p, num_steps=10, learning_rate=0.01)
-    run = next(iter(fit_module._COMPILED[q].values()))[0]
-    kc.fit(q, p, num_steps=30, learning_rate=0.02)
-    assert run.experimental_get_tracing_count() == 1
+
+def test_the_loop_is_traced_once_per_structure():
+    kc.fitting._COMPILED.clear()
+    p = tfd.Normal(1.0, 4.0)
+    first = trainable_normal(-1.0, 1.0)
+    kc.fit(first, p, num_steps=10, learning_rate=0.01)
+    kc.fit(first, p, num_steps=30, learning_rate=0.02)
+    # A fresh q of the same structure, and an equal but new target: no new trace.
+    fresh = trainable_normal(2.0, 0.5)
+    kc.fit(fresh, tfd.Normal(1.0, 4.0), num_steps=20, learning_rate=0.05)
+    assert tracing_counts() == [1]
+    # Another constant value is another structure.
+    kc.fit(trainable_normal(2.0, 0.5), tfd.Normal(1.0, 3.0), num_steps=5, learning_rate=0.1)
+    assert tracing_counts() == [1, 1]
+
+
+def test_a_fresh_q_gets_the_trace_of_its_own_compilation():
+    # The cached loop trains a private copy: feeding another q's values in must give
+    # exactly what compiling for that q would, and must leave the first q alone.
+    p = tfd.Normal(1.0, 4.0)
+    first = trainable_normal(-1.0, 1.0)
+    kc.fit(first, p, num_steps=50, learning_rate=0.05)
+    after_first = float(first.loc)
+    fresh = trainable_normal(3.0, 0.3)
+    cached = kc.fit(fresh, p, num_steps=50, learning_rate=0.02)
+    assert float(first.loc) == after_first
+    assert float(fresh.loc) == cached.params["loc"][-1]
+    kc.fitting._COMPILED.clear()
+    compiled_anew = kc.fit(trainable_normal(3.0, 0.3), p, num_steps=50, learning_rate=0.02)
+    np.testing.assert_array_equal(cached.loss, compiled_anew.loss)
+    np.testing.assert_array_equal(cached.params["scale"], compiled_anew.params["scale"])
+
+
+def test_learning_rate_is_fed_not_baked_in():
+    p = tfd.Normal(1.0, 4.0)
+    slow = kc.fit(trainable_normal(-1.0, 1.0), p, num_steps=5, learning_rate=0.01)
+    fast = kc.fit(trainable_normal(-1.0, 1.0), p, num_steps=5, learning_rate=0.1)
+    # Adam's first step moves each parameter by about the learning rate.
+    assert slow.params["loc"][1] - slow.params["loc"][0] == pytest.approx(0.01, rel=1e-3)
+    assert fast.params["loc"][1] - fast.params["loc"][0] == pytest.approx(0.1, rel=1e-3)
 
 
 def test_bad_inputs():

@@ -11,6 +11,20 @@ import tensorflow as tf
 import klcourse as kc
 
 
+def test_import_is_silent_and_cpu_can_be_forced():
+    # The fast tier's one fresh interpreter: a quiet import with KLCOURSE_DEVICE=cpu.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import klcourse as kc; print(kc.runtime.device_name())"],
+        capture_output=True,
+        text=True,
+        env=dict(env, KLCOURSE_DEVICE="cpu"),
+        check=True,
+    )
+    assert result.stderr == "" and result.stdout.strip() == "CPU"
+
+
+@pytest.mark.slow
 def test_import_writes_nothing_to_stderr():
     # Regression: TF's C++ logger ignores TF_CPP_MIN_LOG_LEVEL set after start-up;
     # nbval fails on any stderr output in a notebook.
@@ -44,6 +58,7 @@ def test_describe_names_versions_and_device():
     assert tf.__version__ in line and ("CPU" in line or "GPU" in line)
 
 
+@pytest.mark.slow
 def test_cpu_can_be_forced():
     env = dict(os.environ, KLCOURSE_DEVICE="cpu")
     out = subprocess.run(
@@ -67,6 +82,7 @@ def test_stateless_seed_gives_equal_draws():
         kc.stateless_seed(-3)
 
 
+@pytest.mark.slow
 def test_warns_when_tensorflow_came_first():
     code = "import tensorflow, warnings; warnings.simplefilter('always'); import klcourse"
     result = subprocess.run(

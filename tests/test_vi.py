@@ -28,6 +28,7 @@ def unnormalised_posterior(theta, design, y, noise_scale, prior_scale):
     )
 
 
+@pytest.mark.slow  # tiers: a 2-D quadrature of about a minute; `make test` runs it
 def test_evidence_and_posterior_by_2d_quadrature(problem):
     design, y = problem
     exact = vi.linear_gaussian_posterior(design, y, noise_scale=0.7, prior_scale=1.5)

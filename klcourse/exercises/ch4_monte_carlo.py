@@ -39,16 +39,10 @@ def _call(fn, *args):
 def _samples_needed(answer):
     import tensorflow_probability as tfp
 
-    from klcourse.divergence import expectation_quadrature
+    from klcourse.divergence import estimator_moments
 
     q1 = tfp.distributions.Normal(np.float64(3.0), np.float64(1.0))
-    mixture = tutorial_mixture()
-
-    def k1(x):
-        return np.asarray(q1.log_prob(x) - mixture.log_prob(x))
-
-    mean = expectation_quadrature(q1, k1).value
-    spread = math.sqrt(expectation_quadrature(q1, lambda x: k1(x) ** 2).value - mean**2)
+    _, spread = estimator_moments(q1, tutorial_mixture(), "k1")  # sd of one k1 draw
     expected = math.ceil((spread / 0.01) ** 2)
     if np.ndim(answer) != 0:
         return "give a single number of samples."

@@ -1,0 +1,151 @@
+"""The package's shape: a one-way import graph, and names that resolve.
+
+Every module imports on its own, in a fresh interpreter and in several orders; the
+imports between klcourse's modules (function-level ones included) form no cycle; and
+``kc.fit`` is the function while ``klcourse.fitting`` is its module.
+"""
+
+import ast
+import importlib
+import inspect
+import pathlib
+import pkgutil
+import re
+import subprocess
+import sys
+
+import pytest
+
+import klcourse as kc
+
+PACKAGE = pathlib.Path(kc.__file__).parent
+MODULES = sorted(info.name for info in pkgutil.walk_packages([str(PACKAGE)], prefix="klcourse."))
+
+
+def module_path(name):
+    relative = pathlib.Path(*name.split(".")[1:])
+    package = PACKAGE / relative / "__init__.py"
+    return package if package.exists() else (PACKAGE / relative).with_suffix(".py")
+
+
+def internal_imports(name):
+    """The klcourse modules that module ``name`` imports anywhere in its source."""
+    tree = ast.parse(module_path(name).read_text())
+    is_package = module_path(name).name == "__init__.py"
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("klcourse")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolve against this module's package
+                parts = name.split(".")[: len(name.split(".")) - node.level + is_package]
+                base = ".".join(parts + ([base] if base else []))
+            if not base.startswith("klcourse"):
+                continue
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                found.add(candidate if candidate in MODULES else base)
+    return found - {name}
+
+
+def test_every_module_is_found():
+    for expected in ("klcourse.divergence", "klcourse.fitting", "klcourse.exercises.ch1_basics"):
+        assert expected in MODULES
+
+
+def test_no_module_imports_the_package_it_belongs_to():
+    # `import klcourse` inside klcourse.x would run the package's __init__, which imports
+    # klcourse.x: a cycle hidden behind the package.
+    for name in MODULES:
+        if name.count(".") >= 1 and module_path(name).name != "__init__.py":
+            assert "klcourse" not in internal_imports(name), name
+
+
+def test_internal_imports_form_no_cycle():
+    # Packages' __init__ files are maps that import their children; leave them out.
+    graph = {
+        name: {m for m in internal_imports(name) if module_path(m).name != "__init__.py"}
+        for name in MODULES
+        if module_path(name).name != "__init__.py"
+    }
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for child in sorted(graph.get(node, ())):
+            if state.get(child) == "open":
+                cycle = path[path.index(child) :] + [child]
+                pytest.fail(f"import cycle: {' -> '.join(cycle)}")
+            if child not in state:
+                visit(child, path + [child])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+
+
+IMPORT_IN_ORDERS = r"""
+import importlib, sys, warnings
+warnings.simplefilter("ignore")  # klcourse warns when TensorFlow came first: it does here
+import tensorflow  # loaded once; every klcourse module is dropped and imported again
+modules = {modules!r}
+for order in (modules, modules[::-1]):
+    for name in order:
+        for loaded in [m for m in sys.modules if m == "klcourse" or m.startswith("klcourse.")]:
+            del sys.modules[loaded]
+        importlib.import_module(name)
+print("ok")
+"""
+
+
+def test_every_module_imports_alone_in_several_orders():
+    # One interpreter (TensorFlow takes seconds to load): before each import every
+    # klcourse module is forgotten, so each is imported as if alone, in two orders.
+    code = IMPORT_IN_ORDERS.format(modules=MODULES)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODULES)
+def test_module_imports_alone_in_a_fresh_interpreter(name):
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {name}"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_fit_is_the_function_and_fitting_the_module():
+    fitting = importlib.import_module("klcourse.fitting")
+    assert inspect.ismodule(fitting) and kc.fitting is fitting
+    assert inspect.isfunction(kc.fit) and kc.fit is fitting.fit
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("klcourse.fit")
+
+
+def resolves(dotted):
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            value = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[split:]:
+            if not hasattr(value, attribute):
+                return False
+            value = getattr(value, attribute)
+        return True
+    return False
+
+
+def test_dotted_names_in_the_package_resolve():
+    # Regression: docstrings named `klcourse.fit.FitTrace` after kc.fit shadowed the module.
+    unresolved = set()
+    for name in MODULES:
+        source = module_path(name).read_text()
+        for dotted in re.findall(r"`(klcourse(?:\.\w+)+)`", source):
+            if not resolves(dotted):
+                unresolved.add(f"{name}: {dotted}")
+    assert not unresolved, sorted(unresolved)
