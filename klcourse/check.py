@@ -14,6 +14,7 @@ Every call is also recorded in `results`, which grading reads.
 """
 
 import dataclasses
+import os
 from collections.abc import Callable
 
 __all__ = ["Exercise", "register", "exercise", "exercises", "results", "reset"]
@@ -83,6 +84,9 @@ def exercise(id, answer):
             hint = f"checking your answer raised {type(error).__name__}: {error}"
     _RESULTS[id] = hint is None
     print(f"✅ {id}: correct." if hint is None else f"❌ {id}: {hint}")
+    if hint is not None and os.environ.get("NBGRADER_EXECUTION"):
+        # nbgrader's autograde and validate count a test cell as failed only if it raises.
+        raise AssertionError(f"{id}: {hint}")
 
 
 def results():
