@@ -56,7 +56,9 @@ def tiny_chapter():
             metadata={"tags": ["solution"]},
         ),
         v4.new_code_cell('kc.check.exercise("ch1-my-kl", my_kl)'),
-        v4.new_markdown_cell(":::{exercise} Gibbs' inequality\n:label: ch1-gibbs\n\nProve it.\n:::"),
+        v4.new_markdown_cell(
+            ":::{exercise} Gibbs' inequality\n:label: ch1-gibbs\n\nProve it.\n:::"
+        ),
         v4.new_markdown_cell(
             "✏️ *Your answer (exercise ch1-gibbs):* write it here.",
             metadata={
@@ -65,7 +67,12 @@ def tiny_chapter():
             },
         ),
     ]
-    return v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    return v4.new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
 
 
 @pytest.fixture(scope="session")

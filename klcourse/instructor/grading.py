@@ -374,7 +374,8 @@ def _execute(prepared, box, options):
                 payloads[str(event.get("id"))] = event["payload"]
             elif kind == "error":
                 problems.append(
-                    f"{where} raised {_clean(event.get('ename'), 80)}: {_clean(event.get('evalue'), 160)}"
+                    f"{where} raised {_clean(event.get('ename'), 80)}: "
+                    f"{_clean(event.get('evalue'), 160)}"
                 )
             elif kind == "interrupted":
                 problems.append(
@@ -423,18 +424,22 @@ def match_files(files, chapter_exercises):
         by_name = [c for c in chapter_exercises if _normalised(stem) == c.lower()]
         if path.suffix.lower() == ".ipynb" and by_name:
             candidates.setdefault(by_name[0], []).append((1, path))
-            notes.append(f"{path.name}: misnamed; graded as {by_name[0]}.ipynb")
             continue
         by_content = _identify(path, chapter_exercises) if path.suffix.lower() == ".ipynb" else None
         if by_content:
             candidates.setdefault(by_content, []).append((2, path))
-            notes.append(f"{path.name}: misnamed; its exercises are {by_content}'s, graded as such")
         else:
             notes.append(f"{path.name}: not a notebook of this assignment; not graded")
     chosen = {}
     for chapter, found in candidates.items():
         found.sort(key=lambda item: (item[0], -item[1].stat().st_mtime))
-        chosen[chapter] = found[0][1]
+        rank, chosen[chapter] = found[0]
+        if rank == 1:
+            notes.append(f"{chosen[chapter].name}: misnamed; graded as {chapter}.ipynb")
+        elif rank == 2:
+            notes.append(
+                f"{chosen[chapter].name}: misnamed; its exercises are {chapter}'s, graded as such"
+            )
         for _, other in found[1:]:
             notes.append(
                 f"{other.name}: another copy of {chapter}; not graded (graded {found[0][1].name})"
@@ -706,7 +711,8 @@ def _write_feedback(path, row, plan):
             else:
                 result = row["verdicts"][exercise.id]
                 lines.append(
-                    f"| `{exercise.id}` | {result['verdict']} | {result['points']}/{exercise.points}"
+                    f"| `{exercise.id}` | {result['verdict']} "
+                    f"| {result['points']}/{exercise.points}"
                     f" | {_clean(result.get('hint', ''))} |"
                 )
     if row["problems"]:

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 
 if __package__:
@@ -31,7 +32,8 @@ else:  # run by path inside the sandbox: no `klcourse` (and TensorFlow) in this 
     import sandbox
 
 ANSWER_MIME = "application/vnd.klcourse.answer+json"
-GRACE_S = 10  # after an interrupt, how long the kernel has to stop
+CAPTURE = re.compile(r'__klcourse_capture__\("([\w-]+)"')
+GRACE_S = 5  # after an interrupt, how long the kernel has to stop
 
 
 def _emit(channel, event):
@@ -39,7 +41,14 @@ def _emit(channel, event):
     channel.flush()
 
 
+def _capture_id(cell):
+    """The exercise id of a grader's capture cell, else ``None``."""
+    match = CAPTURE.match(cell.source)
+    return match.group(1) if match else None
+
+
 def _report_outputs(channel, cell, index):
+    wanted = _capture_id(cell)  # only a capture cell's first answer output counts
     for output in cell.get("outputs", []):
         kind = output.get("output_type")
         if kind == "error" and output.get("ename") == "KeyboardInterrupt":
@@ -54,10 +63,11 @@ def _report_outputs(channel, cell, index):
                     "evalue": str(output.get("evalue"))[:300],
                 },
             )
-        elif kind == "display_data" and ANSWER_MIME in output.get("data", {}):
+        elif kind == "display_data" and ANSWER_MIME in output.get("data", {}) and wanted:
             answer = output["data"][ANSWER_MIME]
-            if isinstance(answer, dict):
-                _emit(channel, {"event": "answer", **answer})
+            if isinstance(answer, dict) and answer.get("id") == wanted:
+                _emit(channel, {"event": "answer", "id": wanted, "payload": answer.get("payload")})
+                wanted = None
 
 
 async def _execute(client, notebook, cell_timeout, channel):
@@ -76,7 +86,9 @@ async def _execute(client, notebook, cell_timeout, channel):
                 _emit(channel, {"event": "stuck", "cell": index})
                 return False
             except DeadKernelError:
-                _emit(channel, {"event": "died", "cell": index})
+                # nbclient also says "dead" of a kernel that stopped answering its heartbeat
+                alive = await client.km.is_alive()
+                _emit(channel, {"event": "stuck" if alive else "died", "cell": index})
                 return False
             _report_outputs(channel, cell, index)
             if not await client.kc.is_alive():

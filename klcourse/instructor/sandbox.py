@@ -236,7 +236,9 @@ class Sandbox:
             argv += ["--clear-groups", "--inh-caps=-all", *python]
         else:
             argv += ["--", *python]
-        return argv, None, None
+        # bwrap itself gets no variable of the grader's: its own environment can be read
+        # from inside the sandbox (/proc/1/environ) when it runs as the same user.
+        return argv, {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, None
 
     def check(self):
         """Raise `SandboxUnavailable` unless a trivial program runs in the sandbox."""
