@@ -72,6 +72,8 @@ def exercise(id, answer):
 
     Raises:
       KeyError: if ``id`` names no exercise (the message lists the known ids).
+      AssertionError: under nbgrader (``NBGRADER_EXECUTION`` set), if the answer is
+        wrong or missing, so that nbgrader's autograder fails the test cell.
     """
     if id not in _REGISTRY:
         raise KeyError(f"no exercise {id!r}; known ids: {', '.join(sorted(_REGISTRY))}")
