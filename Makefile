@@ -10,24 +10,42 @@ STAMP := $(VENV)/.installed
 export KLCOURSE_DEVICE ?=
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv browser sandbox test unit nbval book lab bench execute student grade clean
+.PHONY: help venv browser sandbox test unit nbval book lab notebooks bench execute student grade clean lock reproducibility
 # Root installs system packages directly (CI); anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make book   build the HTML book into _build/html"
 	@echo "make test   unit tests, doctests and nbval over chapters/"
-	@echo "make lab    open JupyterLab on the chapters"
+	@echo "make lab    open JupyterLab on your own copies of the notebooks (my_notebooks/)"
+	@echo "make notebooks  remake notebooks/ (for Jupyter and Colab) from chapters/"
 	@echo "make bench  run the benchmarks, write bench/RESULTS.md"
+	@echo "make reproducibility  nbval under other CPU kernels and thread counts"
+	@echo "make lock   refresh requirements.lock (exact versions) from pyproject.toml"
 	@echo "make execute  re-run every notebook in place (after editing one)"
 	@echo "make student  student edition (no solutions) in _build/student"
 	@echo "make grade SUBMISSIONS=dir/ [CHAPTERS=\"01 02\"]  grade dir/<student>/<chapter>.ipynb"
 
-$(STAMP): pyproject.toml
+# Installs come from the lock: every package at the version the course was tested with.
+# pyproject.toml keeps the ranges; `make lock` refreshes the pins within them.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[book,test,instructor]"
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Exact versions for Python 3.11 on Linux x86-64, resolved by uv within pyproject.toml's ranges.
+lock: $(STAMP)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra book --extra test --extra instructor \
+	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	  --no-header --annotation-style line --quiet -o requirements.lock
+
+# nbval over every notebook under several OpenBLAS kernels, one thread, and TensorFlow with
+# and without oneDNN: the table goes into bench/RESULTS.md (see klcourse.precision).
+reproducibility: $(STAMP)
+	$(PY) bench/reproducibility.py
 
 venv: $(STAMP)
 
@@ -62,8 +80,18 @@ nbval: $(STAMP)
 book: $(STAMP)
 	$(PY) -m klcourse.instructor book
 
+# Students work on copies: a chapter is copied from notebooks/ (plain Jupyter Markdown)
+# only when my_notebooks/ has none yet, so an update of the course never overwrites work.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab chapters/
+	mkdir -p my_notebooks
+	for nb in notebooks/*.ipynb; do \
+	  [ -e "my_notebooks/$${nb##*/}" ] || cp "$$nb" my_notebooks/; done
+	$(VENV)/bin/jupyter lab my_notebooks/
+
+# The Jupyter-flavoured notebooks that Colab, Binder and the download button open.
+# Committed; tests/test_jupyter_flavour.py fails when they lag behind chapters/.
+notebooks: $(STAMP)
+	$(PY) -m klcourse.jupyter_flavour chapters notebooks
 
 bench: $(STAMP)
 	$(PY) bench/run.py
@@ -72,6 +100,7 @@ execute: $(STAMP)
 	for nb in chapters/*.ipynb; do \
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.record_timing=False "$$nb"; done  # no timestamps in the notebooks
+	$(PY) -m klcourse.jupyter_flavour chapters notebooks
 
 student: $(STAMP)
 	$(PY) -m klcourse.instructor student

@@ -27,7 +27,10 @@ Modules:
   exercises        the checkers, one module per chapter (registered on import)
   hints            close(answer, expected): hints that never reveal the answer
   examples         the running examples (tutorial mixture, bimodal target, 2-D Σ)
-  glue             numbers from code into the prose (myst-nb glue; works without it)
+  glue             numbers from code into the prose (myst-nb glue; works without it),
+                   floats stored at the precision the course claims for them
+  precision        the precision rule: outputs compared at the digits they show
+  nbval_plugin     makes nbval use that rule (loaded by the repository's conftest.py)
 """
 
 # isort: off
@@ -43,6 +46,7 @@ from klcourse import (
     gradients,
     hints,
     plot,
+    precision,
     vi,
 )
 from klcourse.divergence import (
@@ -83,6 +87,7 @@ __all__ = [
     "check",
     "examples",
     "hints",
+    "precision",
     "fitting",
     "fgan",
     "gradients",

@@ -1,8 +1,8 @@
 """Notebook plumbing: numbers glued into the prose, and figure defaults.
 
-`glue` is myst-nb's ``glue`` when myst-nb is installed (building the book, running the
-tests); elsewhere (plain Colab) it writes the very same output, so a chapter runs
-without the book's tool chain and still builds unchanged.
+`glue` writes the very output myst-nb's ``glue`` writes (so the book pastes it), without
+needing myst-nb (plain Colab), and stores floats at the precision the course claims for
+them (`klcourse.precision`).
 """
 
 import IPython
@@ -10,37 +10,59 @@ import matplotlib as mpl
 import numpy as np
 import seaborn as sns
 
+from klcourse.precision import round_significant
+
 __all__ = ["glue", "setup_figures"]
 
 _GLUE_PREFIX = "application/papermill.record/"
 
 
-def glue(name, value, display=False):
+def _rounded(value, digits):
+    """Floats (alone or in lists, tuples and arrays) rounded to ``digits`` significant."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return np.vectorize(lambda v: round_significant(v, digits), otypes=[float])(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rounded(v, digits) for v in value)
+    if isinstance(value, float):
+        return round_significant(value, digits)
+    return value
+
+
+def glue(name, value, display=False, *, digits=6):
     """Store ``value`` under ``name`` so the prose can show it (``{glue:text}`name```).
+
+    Floats are stored rounded to ``digits`` significant digits: that is the precision
+    the course claims for the number, and nbval compares it at that precision on every
+    machine (`klcourse.precision`). The prose must not format more digits than are
+    stored (a test checks). Results of float32 training or sampling carry noise in
+    their 5th digit across CPUs and GPUs: glue them with ``digits=3`` or ``4``.
 
     Args:
       name: the key used in the Markdown.
       value: any object; its rich display (text, HTML, figure) is what gets stored.
+        NumPy scalars become Python numbers; floats (also inside lists, tuples and
+        float arrays) are rounded to ``digits`` significant digits.
       display: also show it in the notebook.
+      digits: significant digits kept for floats (default 6).
 
     Returns:
       ``None``, like myst-nb's ``glue``: a cell ending in ``kc.glue(...)`` then shows
       nothing, rather than the value a second time.
+
+    Raises:
+      ValueError: if ``digits`` is not a positive int.
     """
     # NumPy 2 prints scalars as `np.float64(0.35)`, which myst-nb's `{glue:text}`x:.2f``
     # cannot format; a Python number prints as `0.35`.
     value = value.item() if isinstance(value, np.generic) else value
-    try:
-        from myst_nb import glue as myst_glue
-    except ImportError:
-        bundle, metadata = IPython.core.formatters.format_display_data(value)
-        prefix = "" if display else _GLUE_PREFIX
-        metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
-        IPython.display.display(
-            {prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata
-        )
-    else:
-        myst_glue(name, value, display=display)
+    value = _rounded(value, digits)
+    # myst-nb's own `glue` writes exactly this output; writing it here works without
+    # myst-nb (plain Colab) and records the precision claimed, which a test reads.
+    bundle, metadata = IPython.core.formatters.format_display_data(value)
+    prefix = "" if display else _GLUE_PREFIX
+    metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
+    metadata["klcourse"] = {"digits": digits}
+    IPython.display.display({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
 
 
 def setup_figures(dpi=80):

@@ -160,7 +160,7 @@ def test_search_finds_reparameterization(server, browser):
     assert any("04_monte_carlo" in h for h in hits), hits
 
 
-def test_colab_links_point_at_each_chapter(book):
+def test_colab_links_point_at_each_chapters_jupyter_notebook(book):
     config = (ROOT / "_config.yml").read_text()
     repository = re.search(r"repository:\n  url: https://github.com/(\S+)", config).group(1)
     for chapter in CHAPTERS:
@@ -168,9 +168,15 @@ def test_colab_links_point_at_each_chapter(book):
         links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', page)
         assert links, f"{chapter}: no Colab launch link"
         assert all(
-            link.endswith(f"/github/{repository}/blob/main/chapters/{chapter}.ipynb")
+            link.endswith(f"/github/{repository}/blob/main/notebooks/{chapter}.ipynb")
             for link in links
         ), links
+        # Binder and the download button open the same Jupyter-flavoured notebook.
+        assert f"urlpath=lab/tree/notebooks/{chapter}.ipynb" in page
+        assert f'href="../notebooks/{chapter}.ipynb"' in page
+        assert (book / "notebooks" / f"{chapter}.ipynb").read_bytes() == (
+            ROOT / "notebooks" / f"{chapter}.ipynb"
+        ).read_bytes()
 
 
 class LinkCollector(html.parser.HTMLParser):

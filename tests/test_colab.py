@@ -41,7 +41,7 @@ print(json.dumps([o.get("ename") or o.get("text", "")[:300] for o in bad]))
 
 
 @pytest.fixture(scope="module")
-def colab_python(tmp_path_factory):
+def colab_python(tmp_path_factory, pytestconfig):
     root = tmp_path_factory.mktemp("colab")
     subprocess.run(
         [
@@ -66,6 +66,14 @@ def colab_python(tmp_path_factory):
     )
     # The wheel needs nothing beyond what Colab ships:
     subprocess.run([str(python), "-m", "pip", "check"], check=True, stdout=subprocess.DEVNULL)
+    # Unlocked on purpose (it stands for Colab's ever-moving runtime): say what it ran with.
+    freeze = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True,
+                            text=True, check=True).stdout.split()
+    wanted = {re.split(r"[=<>~]", p)[0].lower() for p in COLAB_PACKAGES}
+    versions = [line for line in freeze if line.split("==")[0].lower() in wanted]
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("Colab-like environment (unlocked): " + ", ".join(versions))
     return python
 
 

@@ -84,18 +84,16 @@ def student_notebook(notebook):
     return notebook
 
 
-def for_students_to_open(notebook, root):
-    """The notebook as students open it in Jupyter or Colab.
+def for_students_to_open(notebook, root, name):
+    """The notebook as students open it in Jupyter or Colab (the one call site).
 
-    THE ONE CALL SITE of `klcourse.jupyter_flavour` (issue 15): plain Jupyter Markdown
-    in place of MyST, numbers filled in. Until that module exists, the MyST notebook is
-    returned unchanged.
+    `klcourse.jupyter_flavour` rewrites the MyST as plain Jupyter Markdown, with the
+    glued numbers filled in; cells, their tags and metadata (which grading and nbgrader
+    use) are kept.
     """
-    try:
-        from klcourse.jupyter_flavour import jupyter_notebook
-    except ImportError:
-        return notebook
-    return jupyter_notebook(notebook, root=root)
+    from klcourse.jupyter_flavour import jupyter_notebook
+
+    return jupyter_notebook(notebook, root=root, name=name)
 
 
 def _student_toc(toc, root):
@@ -122,6 +120,11 @@ def _student_config(config, repository_url, repository_path, repository_branch):
     config["title"] = f"{config.get('title', 'Course')} (student edition)"
     sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx_config["hide_solutions"] = True
+    # The course's Sphinx extension (_ext) removes the launch buttons when told to, and
+    # would point them at notebooks/; here the student notebooks are the page sources'
+    # neighbours in the instructor's repository, and the download button is set below.
+    sphinx_config["klcourse_launch_buttons"] = bool(repository_url)
+    sphinx_config["klcourse_notebooks"] = ""
     html = config.setdefault("html", {})
     if repository_url:
         config["repository"] = {
