@@ -55,7 +55,8 @@ class Limits:
     """Per-process resource limits inside the sandbox.
 
     memory_mb: address space of each process (``RLIMIT_AS``); processes: tasks (threads
-    count) of the sandbox's user (``RLIMIT_NPROC``); cpu_s: CPU seconds of each process
+    count) of the sandbox's user (``RLIMIT_NPROC``; not set without a sandbox, where it
+    would count all of the instructor's processes); cpu_s: CPU seconds of each process
     (``RLIMIT_CPU``); file_mb: largest file (``RLIMIT_FSIZE``); disk_mb: size of each of
     the two writable in-memory folders.
     """
@@ -87,7 +88,7 @@ def apply_limits(args):
     """Set the resource limits (called inside the sandbox, before submitted code runs)."""
     for limit, value in (
         (resource.RLIMIT_AS, args.memory_mb * 2**20),
-        (resource.RLIMIT_NPROC, args.processes),
+        *([(resource.RLIMIT_NPROC, args.processes)] if args.processes else []),
         (resource.RLIMIT_CPU, args.cpu_s),
         (resource.RLIMIT_FSIZE, args.file_mb * 2**20),
         (resource.RLIMIT_CORE, 0),
@@ -222,7 +223,10 @@ class Sandbox:
           ``(argv, env, cwd)`` for ``subprocess.Popen``.
         """
         path = str(pathlib.Path(__file__).resolve().parent / script)
-        python = [sys.executable, path, *args, *self.limits.as_args()]
+        limits = self.limits
+        if self.kind == "none":  # RLIMIT_NPROC would count all of the instructor's processes
+            limits = dataclasses.replace(limits, processes=0)
+        python = [sys.executable, path, *args, *limits.as_args()]
         environment = self.environment(token)
         if self.kind == "none":
             workdir = tempfile.mkdtemp(prefix="klcourse-grading-")
