@@ -231,6 +231,8 @@ def hostile_class(folder, right, stub, escape_targets):
     (folder / "not-utf8").mkdir()
     (folder / "not-utf8" / "01_tiny.ipynb").write_bytes(b'{"cells": "\xff\xfe"}')
     (folder / "nothing").mkdir()
+    (folder / "linker").mkdir()  # a link to another student's work
+    (folder / "linker" / "01_tiny.ipynb").symlink_to(folder / "right" / "01_tiny.ipynb")
     expected = {name: (score, verdicts) for name, (_, score, verdicts) in cases.items()}
     expected |= {
         "colab-copy": (3, ("correct", "correct")),
@@ -240,6 +242,7 @@ def hostile_class(folder, right, stub, escape_targets):
         "corrupt": (0, ("could not run", "could not run")),
         "not-utf8": (0, ("could not run", "could not run")),
         "nothing": (0, ("missing", "missing")),
+        "linker": (0, ("missing", "missing")),
     }
     return expected
 
@@ -312,6 +315,7 @@ def test_hostile_class_problems_are_named(graded):
     assert "not valid notebook JSON" in problems["corrupt"]
     assert "not UTF-8" in problems["not-utf8"]
     assert "01_tiny.ipynb: missing" in problems["nothing"]
+    assert "01_tiny.ipynb: a symbolic link; not graded" in problems["linker"]
     assert "escaped: nothing" in problems["escape"], problems["escape"]
     hang = graded["rows"]["function-hangs"]["verdicts"]["ch1-my-kl"]["hint"]
     assert "did not return within 10 s" in hang
@@ -326,7 +330,7 @@ def test_nothing_is_left_running_or_written_outside(graded):
 
 
 def test_hostile_class_time_is_bounded(graded):
-    # 25 notebooks on 2 workers; the slowest are bounded by the cell limit plus grace
+    # 26 students on 2 workers; the slowest are bounded by the cell limit plus grace
     # (C loops) and the call limit (a function that never returns).
     assert graded["seconds"] < 600
 
@@ -345,7 +349,7 @@ def test_reports(graded):
     assert "| `ch1-gibbs` (written) | not marked yet |" in feedback
     assert "not answered" in (out / "feedback" / "stubs.md").read_text()
     summary = (out / "summary.md").read_text()
-    assert "Sandbox: bubblewrap" in summary and "25 students graded" in summary
+    assert "Sandbox: bubblewrap" in summary and "26 students graded" in summary
     assert (out / "written.csv").exists()
     assert "Your answer (exercise ch1-gibbs)" in (out / "written" / "right.md").read_text()
 

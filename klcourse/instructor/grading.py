@@ -561,11 +561,14 @@ def grade(
     def run(task):
         name, chapter, path = task
         record_path = out / "records" / name / f"{chapter}.json"
+        # a record is reused only for the same settings, submission and exercises
+        exercises = hashlib.sha256(repr(plan[chapter]).encode()).hexdigest()[:16]
+        chapter_key = f"{key}:{exercises}"
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         if resume and record_path.exists():
             try:
                 old = json.loads(record_path.read_text())
-                if old.get("key") == key and old.get("sha256") == digest:
+                if old.get("key") == chapter_key and old.get("sha256") == digest:
                     return task, old
             except (ValueError, OSError):
                 pass
@@ -578,7 +581,7 @@ def grade(
                 "written": {},
                 "problems": [f"grading failed: {type(error).__name__}: {_clean(error)}"],
             }
-        record.update(key=key, sha256=digest, chapter=chapter)
+        record.update(key=chapter_key, sha256=digest, chapter=chapter)
         _write_json(record_path, record)
         return task, record
 
