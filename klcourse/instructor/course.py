@@ -58,7 +58,12 @@ def chapters(root):
 
 
 def chapter_number(name):
-    """``1`` for ``01_kl_basics.ipynb`` (any path or stem); ``None`` if not numbered."""
+    """``1`` for ``01_kl_basics.ipynb`` (any path or stem); ``None`` if not numbered.
+
+    Examples:
+      >>> chapter_number("chapters/01_kl_basics.ipynb"), chapter_number("notes.ipynb")
+      (1, None)
+    """
     match = re.match(r"(\d+)_", pathlib.Path(str(name)).name)
     return int(match.group(1)) if match else None
 
@@ -67,6 +72,10 @@ def check_call(source):
     """``(exercise id, answer expression)`` if ``source`` calls ``kc.check.exercise``.
 
     The expression is the second argument's source text (``"answer"``, ``"my_kl"``).
+
+    Examples:
+      >>> check_call('kc.check.exercise("ch1-my-kl", my_kl)')
+      ('ch1-my-kl', 'my_kl')
     """
     if "check.exercise" not in source:
         return None

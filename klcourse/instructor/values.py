@@ -149,7 +149,17 @@ def dumps(value):
 
 
 def loads(text):
-    """The value in ``text`` (from `dumps`), checked; raises ``ValueError`` if malformed."""
+    """The value in ``text`` (from `dumps`), checked; raises ``ValueError`` if malformed.
+
+    Examples:
+      >>> import numpy as np
+      >>> loads(dumps([np.arange(3.0), ..., float("inf")]))
+      [array([0., 1., 2.]), Ellipsis, inf]
+      >>> loads('{"__pickle__": "gASV..."}')
+      Traceback (most recent call last):
+      ...
+      ValueError: not a value written by klcourse.instructor.values.encode
+    """
     if len(text) > MAX_BYTES:
         raise ValueError("value too large")
     try:
