@@ -196,9 +196,8 @@ def build_student_edition(
     for path in course.chapters(root):
         student = student_notebook(nbformat.read(path, as_version=4))
         nbformat.write(student, source / "chapters" / path.name)
-        nbformat.write(
-            for_students_to_open(student, root), out / NOTEBOOKS / "chapters" / path.name
-        )
+        flavoured = for_students_to_open(student, root, path.name)
+        nbformat.write(flavoured, out / NOTEBOOKS / "chapters" / path.name)
     config = yaml.safe_load((root / "_config.yml").read_text())
     toc = _student_toc(yaml.safe_load((root / "_toc.yml").read_text()), root)
     pages = {c["file"] for part in toc["parts"] for c in part["chapters"]} | {toc["root"]}
