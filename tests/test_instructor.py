@@ -140,9 +140,10 @@ def test_student_book_has_no_path_to_solutions(editions):
     pages = " ".join(p.read_text() for p in (student / "html").rglob("*.html"))
     assert "colab.research.google.com" not in pages and "mybinder.org" not in pages
     assert "github.com/klcourse" not in pages  # no repository, issues or launch button
-    landing = (student / "html" / "index.html").read_text()
+    landing = (student / "html" / "intro.html").read_text()  # index.html redirects there
     assert "solutions" not in normalise(landing).lower(), "the landing page speaks to students"
-    assert "For instructors" not in landing
+    assert "For instructors" not in landing and "git clone" not in landing
+    assert "exercises left for you" in landing
     # the download button gives the notebook students open
     for path in CHAPTERS:
         downloaded = student / "html" / "_sources" / "chapters" / path.name
