@@ -139,7 +139,9 @@ def test_student_book_has_no_path_to_solutions(editions):
     student, _ = editions
     pages = " ".join(p.read_text() for p in (student / "html").rglob("*.html"))
     assert "colab.research.google.com" not in pages and "mybinder.org" not in pages
-    assert "github.com/klcourse" not in pages  # no repository, issues or launch button
+    assert "github.com/klcourse/klcourse/" not in pages  # no repository, issue or launch button
+    assert 'href="https://github.com/klcourse/klcourse"' not in pages
+    assert "git clone" not in pages  # the course repository holds the solutions
     landing = (student / "html" / "intro.html").read_text()  # index.html redirects there
     assert "solutions" not in normalise(landing).lower(), "the landing page speaks to students"
     assert "For instructors" not in landing and "git clone" not in landing

@@ -148,7 +148,7 @@ def _student_config(config, repository_url, repository_path, repository_branch):
 
 
 def student_landing_page(text):
-    """The landing page for students: instructor-only parts out, student-only parts in.
+    """A page of the student book: instructor-only parts out, student-only parts in.
 
     ``<!-- instructor-only -->`` ... ``<!-- /instructor-only -->`` is removed;
     ``<!-- student-only`` ... ``-->`` (a comment in the full edition) is shown.
@@ -203,9 +203,7 @@ def build_student_edition(
     pages = {c["file"] for part in toc["parts"] for c in part["chapters"]} | {toc["root"]}
     for page in pages - {f"chapters/{p.stem}" for p in course.chapters(root)}:
         (source / f"{page}.md").parent.mkdir(parents=True, exist_ok=True)
-        text = (root / f"{page}.md").read_text()
-        if page == toc["root"]:
-            text = student_landing_page(text)
+        text = student_landing_page((root / f"{page}.md").read_text())
         (source / f"{page}.md").write_text(text)
     for name in config.get("bibtex_bibfiles", []) + [config.get("html", {}).get("favicon")]:
         if name:
