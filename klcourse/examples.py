@@ -1,8 +1,7 @@
 """The course's running examples, defined once.
 
 Chapters may spell these out for the reader; checkers, tests and benchmarks take them
-from here, so an example cannot drift between the notebook that teaches it and the code
-that grades or measures it (a test compares each chapter's own definition with these).
+from here, so the code that grades or measures an example uses one definition of it.
 
 - `tutorial_mixture`: chapter 4's target, ½ N(−0.2, 0.1²) + ½ N(1, 0.5²), from the
   "Understanding KL-Divergence" tutorial (its second parameters are standard deviations).

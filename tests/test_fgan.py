@@ -79,3 +79,28 @@ def test_reproducible_under_cpu_contention():
     ]
     digests = {run.communicate(timeout=300)[0].strip() for run in runs}
     assert len(digests) == 1 and "" not in digests, digests
+
+
+def test_sigmoid_critic_gan_saturates_between_the_modes(data):
+    # The JAX tutorial's GAN, ported: its sigmoid critic saturates, the generator's
+    # gradient vanishes, and the samples stay between the clusters (seed 0; the
+    # chapter quotes this run). Margins are wide: the claim is qualitative.
+    result = fgan.train_sigmoid_critic_gan(data, num_steps=3500, seed=0)
+    assert result.gradient_norm[-100:].max() < 1e-2 * result.gradient_norm[:500].max()
+    assert result.critic_real[-100:].max() < 1e-2 and result.critic_fake[-100:].max() < 1e-2
+    fractions = fgan.mode_fractions(result.sample(4000, seed=3), MEANS, COVS)
+    assert fractions[2] > 0.4, fractions
+
+
+def test_sigmoid_critic_gan_bad_input():
+    with pytest.raises(ValueError, match="`data` must not be constant"):
+        fgan.train_sigmoid_critic_gan(np.ones((5, 2)))
+    with pytest.raises(ValueError, match="`data` must be a 2-D array"):
+        fgan.train_sigmoid_critic_gan(np.zeros(5))
+    with pytest.raises(ValueError, match="`num_steps` must be positive"):
+        fgan.train_sigmoid_critic_gan(np.zeros((5, 2)), num_steps=0)
+
+
+def test_mode_fractions_bad_radius():
+    with pytest.raises(ValueError, match="`radius` must be positive"):
+        fgan.mode_fractions(np.zeros((1, 2)), np.zeros((1, 2)), np.eye(2)[None], radius=0.0)

@@ -14,4 +14,5 @@ from klcourse.exercises import (  # noqa: F401  (imported for their registration
     ch3_forward_reverse,
     ch4_monte_carlo,
     ch5_elbo,
+    ch8_information,
 )
