@@ -549,10 +549,14 @@ def grade(
     loose = sorted(p.name for p in submissions.iterdir() if not p.is_dir())
     matched, tasks = {}, []
     for student in students:
-        files = [
-            p for p in student.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
-        ]
+        files, links = [], []
+        for path in sorted(student.rglob("*")):
+            if path.is_symlink():  # it could point at another student's work
+                links.append(f"{path.name}: a symbolic link; not graded")
+            elif path.is_file() and ".ipynb_checkpoints" not in path.parts:
+                files.append(path)
         chosen, notes = match_files(files, plan)
+        notes = links + notes
         matched[student.name] = (chosen, notes)
         tasks += [(student.name, chapter, path) for chapter, path in chosen.items()]
     key = options.key() + (":none" if no_sandbox else ":bwrap")
