@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export KLCOURSE_DEVICE ?=
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv browser test unit lint nbval book lab notebooks bench execute student grade clean lock reproducibility
+.PHONY: help venv browser sandbox test unit lint nbval book lab notebooks bench execute student grade clean lock reproducibility
 # Root installs system packages directly (CI); anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -26,7 +26,7 @@ help:
 	@echo "make lock   refresh requirements.lock (exact versions) from pyproject.toml"
 	@echo "make execute  re-run every notebook in place (after editing one)"
 	@echo "make student  student edition (no solutions) in _build/student"
-	@echo "make grade SUBMISSIONS=dir/  grade dir/<student>/<chapter>.ipynb into _build/grades"
+	@echo "make grade SUBMISSIONS=dir/ [CHAPTERS=\"01 02\"]  grade dir/<student>/<chapter>.ipynb"
 
 # Installs come from the lock: every package at the version the course was tested with.
 # pyproject.toml keeps the ranges; `make lock` refreshes the pins within them.
@@ -58,7 +58,14 @@ browser:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: $(STAMP) lint browser
+# Grading runs submissions in Debian's bubblewrap sandbox (and refuses to run without one).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  echo "Installing Debian's bubblewrap, the sandbox grading runs submissions in"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
+
+test: $(STAMP) lint browser sandbox
 	$(PY) -m pytest klcourse tests --nbval chapters --nbval-current-env -p no:cacheprovider
 
 # The fast tier: no book build, browser, Colab-like environment or slow sweep.
@@ -78,9 +85,10 @@ nbval: $(STAMP)
 # Incremental: after editing one chapter only that chapter is re-read. Still a gate:
 # without --keep-going the first warning aborts the build before Sphinx saves its
 # environment, so a broken page is re-read (and fails) on every build until fixed.
+# The flags are defined once, in klcourse.instructor.course (the tests and the student
+# edition build the book with the same command).
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick
-	@echo "The book is in _build/html: open $(CURDIR)/_build/html/index.html"
+	$(PY) -m klcourse.instructor book
 
 # Students work on copies: a chapter is copied from notebooks/ (plain Jupyter Markdown)
 # only when my_notebooks/ has none yet, so an update of the course never overwrites work.
@@ -107,9 +115,10 @@ execute: $(STAMP)
 student: $(STAMP)
 	$(PY) -m klcourse.instructor student
 
-grade: $(STAMP)
+# Options: CHAPTERS="01 02" (the assignment; default: every chapter), GRADE_FLAGS=--resume
+grade: $(STAMP) sandbox
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/submissions/"; exit 2; }
-	$(PY) -m klcourse.instructor grade "$(SUBMISSIONS)"
+	$(PY) -m klcourse.instructor grade "$(SUBMISSIONS)" $(if $(CHAPTERS),--chapters $(CHAPTERS)) $(GRADE_FLAGS)
 
 clean:
 	rm -rf _build

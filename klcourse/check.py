@@ -14,6 +14,7 @@ Every call is also recorded in `results`, which grading reads.
 """
 
 import dataclasses
+import os
 from collections.abc import Callable
 
 __all__ = ["Exercise", "register", "exercise", "exercises", "results", "reset"]
@@ -101,6 +102,8 @@ def exercise(id, answer):
 
     Raises:
       KeyError: if ``id`` names no exercise (the message lists the known ids).
+      AssertionError: under nbgrader (``NBGRADER_EXECUTION`` set), if the answer is
+        wrong or missing, so that nbgrader's autograder fails the test cell.
     """
     if id not in _REGISTRY:
         raise KeyError(f"no exercise {id!r}; known ids: {', '.join(sorted(_REGISTRY))}")
@@ -113,6 +116,9 @@ def exercise(id, answer):
             hint = f"checking your answer raised {type(error).__name__}: {error}"
     _RESULTS[id] = hint is None
     print(f"✅ {id}: correct." if hint is None else f"❌ {id}: {hint}")
+    if hint is not None and os.environ.get("NBGRADER_EXECUTION"):
+        # nbgrader's autograde and validate count a test cell as failed only if it raises.
+        raise AssertionError(f"{id}: {hint}")
 
 
 def results():

@@ -106,7 +106,8 @@ def test_every_page_renders_offline(book, server, browser):
         severe = [entry["message"] for entry in log if entry["level"] == "SEVERE"]
         assert not severe, f"{page}: console errors {severe}"
         broken = browser.execute_script(
-            "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+            "return [...document.images]"
+            ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
         )
         assert not broken, f"{page}: images that did not load: {broken}"
         text = browser.execute_script("return document.body.innerText")

@@ -69,8 +69,9 @@ def colab_python(tmp_path_factory, pytestconfig):
     # The wheel needs nothing beyond what Colab ships:
     subprocess.run([str(python), "-m", "pip", "check"], check=True, stdout=subprocess.DEVNULL)
     # Unlocked on purpose (it stands for Colab's ever-moving runtime): say what it ran with.
-    freeze = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True,
-                            text=True, check=True).stdout.split()
+    freeze = subprocess.run(
+        [str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True
+    ).stdout.split()
     wanted = {re.split(r"[=<>~]", p)[0].lower() for p in COLAB_PACKAGES}
     versions = [line for line in freeze if line.split("==")[0].lower() in wanted]
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
@@ -109,7 +110,8 @@ def test_setup_cell_installs_from_the_configured_repository_only_in_colab():
         with unittest.mock.patch("subprocess.run") as run:
             exec(first.source, {})
         run.assert_not_called()
-        # In Colab (google.colab importable, klcourse not installed): pip install from the repository.
+        # In Colab (google.colab importable, klcourse not installed): pip install from the
+        # repository.
         fake_colab = types.ModuleType("google.colab")
         real_find_spec = __import__("importlib.util").util.find_spec
 
@@ -118,7 +120,7 @@ def test_setup_cell_installs_from_the_configured_repository_only_in_colab():
                 return object()
             if name == "klcourse":
                 return None
-            return real_find_spec(name, *args)
+            return real_find_spec(name, *args)  # noqa: B023  (called inside this iteration)
 
         with (
             unittest.mock.patch("subprocess.run") as run,

@@ -1,0 +1,433 @@
+"""Grading a hostile class: fair verdicts, bounded time, nothing left behind or written outside.
+
+The class hands in the small chapter of `conftest.tiny_chapter` (two code exercises worth
+1 and 2 points, one written exercise worth 2), so each notebook runs in seconds.
+"""
+
+import copy
+import csv
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import nbformat
+import pytest
+
+from klcourse import instructor
+from klcourse.instructor import grading, sandbox, values
+
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux", reason="grading's sandbox is Linux's bubblewrap"
+)
+
+SLEEP = f"{400 + uuid.uuid4().int % 1000 / 1000:.3f}"  # a `sleep` we can find afterwards
+OPTIONS = instructor.Options(cell_timeout=45, notebook_timeout=150, call_timeout=10)
+V4 = nbformat.v4
+
+
+def with_cell(notebook, source, *, after=None, replace=None):
+    """A copy of ``notebook`` with a code cell added after the cell containing ``after``
+    (default: at the end), or with ``replace``'s cell source swapped for ``source``."""
+    notebook = copy.deepcopy(notebook)
+    if replace is not None:
+        cell = next(c for c in notebook.cells if replace in c.source)
+        cell.source = source
+        return notebook
+    index = len(notebook.cells) - 1
+    if after is not None:
+        index = next(i for i, c in enumerate(notebook.cells) if after in c.source)
+    notebook.cells.insert(index + 1, V4.new_code_cell(source))
+    return notebook
+
+
+def hostile_class(folder, right, stub, escape_targets):
+    """Write the class; returns ``{student: (auto-graded score, {exercise: verdict})}``."""
+    die = 'exercise("ch1-die-bits"'
+    wrong = with_cell(right, "answer = 1.0", after="BEGIN SOLUTION\nloaded")
+    wrong = with_cell(wrong, "def my_kl(p, q):\n    return 0.0", after="def my_kl")
+    escape = "\n".join(
+        [
+            "import glob, os, socket",
+            "found = []",
+            "for path in ['/etc/hostname', '/etc/shadow', '/etc/machine-id', '/proc/1/environ']:",
+            "    try:",
+            "        text = open(path, 'rb').read()",
+            "        if b'KLCOURSE_SECRET' in text or not path.startswith('/proc'):",
+            "            found.append('read ' + path)",
+            "    except OSError:",
+            "        pass",
+            "skip = {'proc', 'sys', 'dev', 'usr', 'site-packages', 'lib', 'include', 'versions'}",
+            "for folder, subfolders, files in os.walk('/'):",
+            "    subfolders[:] = [d for d in subfolders if d not in skip]",
+            "    found += [f'notebook {folder}/{f}' for f in files if f.endswith('.ipynb')]",
+            f"for path in {escape_targets!r}:",
+            "    try:",
+            "        open(path, 'w').write('escaped')",
+            "        if not path.startswith('/tmp/'):  # the sandbox's own /tmp is private",
+            "            found.append('wrote ' + path)",
+            "    except OSError:",
+            "        pass",
+            "import importlib.util",
+            "try:",
+            "    package = importlib.util.find_spec('klcourse').submodule_search_locations[0]",
+            "    open(os.path.join(package, 'x.py'), 'w')",
+            "    found.append('wrote the course package')",
+            "except OSError:",
+            "    pass",
+            "try:",
+            "    socket.create_connection(('1.1.1.1', 53), timeout=3)",
+            "    found.append('network')",
+            "except OSError:",
+            "    pass",
+            "try:",
+            "    big = bytearray(20 * 2**30)",
+            "    found.append('20 GiB of memory')",
+            "except MemoryError:",
+            "    pass",
+            "raise RuntimeError('escaped: ' + (', '.join(found) or 'nothing'))",
+        ]
+    )
+    # Forgeries: each hands in wrong answers and tries to be graded as right.
+    forge_check = with_cell(
+        wrong,
+        "import klcourse as kc\n"
+        "kc.check.exercise = lambda id, answer: print(f'✅ {id}: correct.')\n"
+        "kc.check.results = lambda: {'ch1-die-bits': True, 'ch1-my-kl': True}\n"
+        "import klcourse.hints\nklcourse.hints.close = lambda *a, **k: None",
+        after="import numpy",
+    )
+    forge_allclose = with_cell(
+        wrong,
+        "np.allclose = lambda *a, **k: True\nnp.isclose = lambda *a, **k: True",
+        after="import numpy",
+    )
+    fake = {"event": "answer", "id": "ch1-die-bits", "payload": {"verdict": "correct"}}
+    forge_hook = with_cell(
+        wrong,
+        "from IPython.display import display\n"
+        "def fake(*args):\n"
+        "    print('KLCOURSE-GRADING-RESULTS ' + "
+        f"{json.dumps(json.dumps({'ch1-die-bits': True}))})\n"
+        "    display({'application/vnd.klcourse.answer+json': "
+        "{'id': 'ch1-my-kl', 'payload': {'verdict': 'correct'}}}, raw=True)\n"
+        "get_ipython().events.register('post_run_cell', fake)",
+        after="import numpy",
+    )
+    forge_pipe = with_cell(
+        wrong,
+        "import os, subprocess\n"
+        f"line = {json.dumps(json.dumps(fake))}\n"
+        "for pid in os.listdir('/proc'):\n"
+        "    for fd in ('1', '2', '3', '4', '5'):\n"
+        "        try:\n"
+        "            with open(f'/proc/{pid}/fd/{fd}', 'w') as out:\n"
+        "                out.write(line + '\\n')\n"
+        "        except (OSError, ValueError):\n"
+        "            pass\n"
+        "subprocess.run(['sh', '-c', f\"echo '{line}'; echo '{line}' >&2\"])\n"
+        "os.write(1, (line + '\\n').encode())",
+        after="import numpy",
+    )
+    shadow = with_cell(
+        wrong,
+        "open('klcourse.py', 'w').write('class check:\\n    exercise = print\\n')\n"
+        "import importlib, sys\nsys.modules.pop('klcourse', None)\n"
+        "import klcourse as kc",
+        after="import numpy",
+    )
+    function_forges = with_cell(
+        stub,
+        "def my_kl(p, q):\n"
+        "    import sys\n"
+        "    np.allclose = np.isclose = lambda *a, **k: True\n"
+        '    sys.stdout.write(\'{"ok": true, "value": 0.0}\\n\')\n'
+        "    return 0.0",
+        after="def my_kl",
+    )
+    cases = {
+        # student: (notebook, score, verdicts of ch1-die-bits and ch1-my-kl)
+        "right": (right, 3, ("correct", "correct")),
+        "stubs": (stub, 0, ("not answered", "not answered")),
+        "wrong": (wrong, 0, ("wrong", "wrong")),
+        # a loop inside one C call ignores the interrupt: the run stops there, and
+        # verdicts reached before it are kept
+        "c-loop-at-end": (with_cell(right, "sum(range(10**13))"), 3, ("correct", "correct")),
+        "c-loop-early": (
+            with_cell(right, "sum(range(10**13))", after=die),
+            1,
+            ("correct", "could not run"),
+        ),
+        "python-loop": (
+            with_cell(right, "while True:\n    pass", after=die),
+            3,
+            ("correct", "correct"),
+        ),
+        "kernel-killed": (
+            with_cell(right, "import os\nos.kill(os.getpid(), 9)", after=die),
+            1,
+            ("correct", "could not run"),
+        ),
+        "function-hangs": (
+            with_cell(right, "def my_kl(p, q):\n    return sum(range(10**13))", after="def my_kl"),
+            1,
+            ("correct", "could not run"),
+        ),
+        "function-forges": (function_forges, 0, ("not answered", "wrong")),
+        "forge-check": (forge_check, 0, ("wrong", "wrong")),
+        "forge-allclose": (forge_allclose, 0, ("wrong", "wrong")),
+        "forge-hook": (forge_hook, 0, ("wrong", "wrong")),
+        "forge-pipe": (forge_pipe, 0, ("wrong", "wrong")),
+        "shadow-module": (shadow, 0, ("wrong", "wrong")),
+        "deleted-check": (
+            type(right)({**right, "cells": [c for c in right.cells if die not in c.source]}),
+            3,
+            ("correct", "correct"),
+        ),
+        "bad-bytes": (
+            with_cell(
+                right,
+                "import os\nos.write(1, b'\\xff\\xfe\\x80 not utf-8\\n')\n"
+                "os.write(2, b'\\xc3\\x28\\n')\nprint('\\udcff', end='')",
+                after="import numpy",
+            ),
+            3,
+            ("correct", "correct"),
+        ),
+        "background": (
+            with_cell(
+                right,
+                "import subprocess\n"
+                f"subprocess.Popen(['sleep', '{SLEEP}'], start_new_session=True)\n"
+                f"subprocess.Popen(['sh', '-c', '(setsid sleep {SLEEP} &) &'])",
+                after="import numpy",
+            ),
+            3,
+            ("correct", "correct"),
+        ),
+        "escape": (with_cell(stub, escape, after="import numpy"), 0, ("not answered",) * 2),
+    }
+    for name, (notebook, _, _) in cases.items():
+        (folder / name).mkdir(parents=True)
+        nbformat.write(notebook, folder / name / "01_tiny.ipynb")
+    (folder / "shadow-module" / "klcourse.py").write_text("class check:\n    exercise = print\n")
+    # Files: misnamed, duplicated, foreign, corrupt, missing.
+    (folder / "colab-copy").mkdir()
+    nbformat.write(right, folder / "colab-copy" / "Copy of 01_tiny.ipynb")
+    (folder / "renamed").mkdir()
+    nbformat.write(right, folder / "renamed" / "homework.ipynb")
+    (folder / "duplicate").mkdir()
+    nbformat.write(stub, folder / "duplicate" / "01_tiny.ipynb")
+    nbformat.write(right, folder / "duplicate" / "01_tiny (1).ipynb")
+    (folder / "foreign").mkdir()
+    nbformat.write(right, folder / "foreign" / "01_tiny.ipynb")
+    (folder / "foreign" / "notes.txt").write_text("hello")
+    (folder / "corrupt").mkdir()
+    (folder / "corrupt" / "01_tiny.ipynb").write_text('{"cells": [ not json')
+    (folder / "not-utf8").mkdir()
+    (folder / "not-utf8" / "01_tiny.ipynb").write_bytes(b'{"cells": "\xff\xfe"}')
+    (folder / "nothing").mkdir()
+    (folder / "linker").mkdir()  # a link to another student's work
+    (folder / "linker" / "01_tiny.ipynb").symlink_to(folder / "right" / "01_tiny.ipynb")
+    expected = {name: (score, verdicts) for name, (_, score, verdicts) in cases.items()}
+    expected |= {
+        "colab-copy": (3, ("correct", "correct")),
+        "renamed": (3, ("correct", "correct")),
+        "duplicate": (0, ("not answered", "not answered")),
+        "foreign": (3, ("correct", "correct")),
+        "corrupt": (0, ("could not run", "could not run")),
+        "not-utf8": (0, ("could not run", "could not run")),
+        "nothing": (0, ("missing", "missing")),
+        "linker": (0, ("missing", "missing")),
+    }
+    return expected
+
+
+def sleeping():
+    """Processes of this test's `sleep` still alive."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and SLEEP.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.fixture(scope="module")
+def graded(tiny_course, tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile")
+    right = nbformat.read(tiny_course / "chapters" / "01_tiny.ipynb", as_version=4)
+    stub = instructor.student_notebook(right)
+    targets = [str(base / "escaped.txt"), str(tiny_course / "escaped.txt"), "/tmp/escaped-" + SLEEP]
+    expected = hostile_class(base / "class", right, stub, targets)
+    before = {p for p in base.rglob("*")}
+    os.environ["KLCOURSE_SECRET"] = "an instructor's variable no submission may read"
+    start = time.monotonic()
+    try:
+        rows = instructor.grade(
+            base / "class", base / "out", root=tiny_course, options=OPTIONS, jobs=2
+        )
+    finally:
+        del os.environ["KLCOURSE_SECRET"]
+    seconds = time.monotonic() - start
+    print(f"graded {len(rows)} students in {seconds:.0f} s")
+    return {
+        "rows": {r["student"]: r for r in rows},
+        "expected": expected,
+        "out": base / "out",
+        "new": {p for p in base.rglob("*")} - before,
+        "base": base,
+        "targets": targets,
+        "seconds": seconds,
+    }
+
+
+def test_hostile_class_is_graded_fairly(graded):
+    rows, expected = graded["rows"], graded["expected"]
+    got = {
+        name: (
+            row["score"],
+            tuple(row["verdicts"][e]["verdict"] for e in ("ch1-die-bits", "ch1-my-kl")),
+        )
+        for name, row in rows.items()
+    }
+    assert got == expected
+    assert all(row["max_score"] == 5 for row in rows.values())  # 1 + 2 auto, 2 written
+
+
+def test_hostile_class_problems_are_named(graded):
+    problems = {name: " ".join(row["problems"]) for name, row in graded["rows"].items()}
+    assert "could not be interrupted" in problems["c-loop-early"]
+    assert "cell time limit" in problems["python-loop"]
+    assert "kernel died" in problems["kernel-killed"]
+    assert "check cell was deleted" in problems["deleted-check"]
+    assert "Copy of 01_tiny.ipynb: misnamed" in problems["colab-copy"]
+    assert "homework.ipynb: misnamed" in problems["renamed"]
+    assert "01_tiny (1).ipynb: another copy" in problems["duplicate"]
+    assert "notes.txt: not a notebook of this assignment" in problems["foreign"]
+    assert "klcourse.py: not a notebook of this assignment" in problems["shadow-module"]
+    assert "not valid notebook JSON" in problems["corrupt"]
+    assert "not UTF-8" in problems["not-utf8"]
+    assert "01_tiny.ipynb: missing" in problems["nothing"]
+    assert "01_tiny.ipynb: a symbolic link; not graded" in problems["linker"]
+    assert "escaped: nothing" in problems["escape"], problems["escape"]
+    hang = graded["rows"]["function-hangs"]["verdicts"]["ch1-my-kl"]["hint"]
+    assert "did not return within 10 s" in hang
+
+
+def test_nothing_is_left_running_or_written_outside(graded):
+    assert sleeping() == []
+    for target in graded["targets"]:
+        assert not os.path.exists(target), target
+    outside = [p for p in graded["new"] if graded["out"] not in p.parents and p != graded["out"]]
+    assert outside == []
+
+
+def test_hostile_class_time_is_bounded(graded):
+    # 26 students on 2 workers; the slowest are bounded by the cell limit plus grace
+    # (C loops) and the call limit (a function that never returns).
+    assert graded["seconds"] < 600
+
+
+def test_reports(graded):
+    out = graded["out"]
+    with open(out / "grades.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert list(table[0])[:3] == ["student", "score", "max_score"]
+    assert {"ch1-die-bits", "ch1-my-kl", "ch1-gibbs", "problems"} <= set(table[0])
+    assert {r["student"]: int(r["score"]) for r in table} == {
+        name: score for name, (score, _) in graded["expected"].items()
+    }
+    feedback = (out / "feedback" / "wrong.md").read_text()
+    assert "| `ch1-die-bits` | wrong | 0/1 |" in feedback
+    assert "| `ch1-gibbs` (written) | not marked yet |" in feedback
+    assert "not answered" in (out / "feedback" / "stubs.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "Sandbox: bubblewrap" in summary and "26 students graded" in summary
+    assert (out / "written.csv").exists()
+    assert "Your answer (exercise ch1-gibbs)" in (out / "written" / "right.md").read_text()
+
+
+def test_written_marks_are_merged_and_resume_reuses_records(graded, tiny_course):
+    out = graded["out"]
+    with open(out / "written.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["ch1-gibbs"] = {"right": "2", "wrong": "1", "stubs": "seven"}.get(row["student"], "")
+    with open(out / "written.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["student", "ch1-gibbs"])
+        writer.writeheader()
+        writer.writerows(rows)
+    start = time.monotonic()
+    again = instructor.grade(
+        graded["base"] / "class", out, root=tiny_course, options=OPTIONS, jobs=2, resume=True
+    )
+    assert time.monotonic() - start < 30  # nothing re-run
+    by_student = {r["student"]: r for r in again}
+    assert by_student["right"]["score"] == 5 and by_student["wrong"]["score"] == 1
+    assert by_student["stubs"]["score"] == 0
+    assert any("'seven' is not a number" in p for p in by_student["stubs"]["problems"])
+
+
+def test_grading_refuses_without_a_sandbox(tmp_path, tiny_course, monkeypatch):
+    (tmp_path / "class" / "a").mkdir(parents=True)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(sandbox.SandboxUnavailable, match="bubblewrap"):
+        instructor.grade(tmp_path / "class", tmp_path / "out", root=tiny_course)
+    monkeypatch.undo()
+    command = [sys.executable, "-m", "klcourse.instructor", "--course", str(tiny_course)]
+    done = subprocess.run(
+        [*command, "grade", str(tmp_path / "class"), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": os.path.dirname(sys.executable)},
+    )
+    assert done.returncode != 0 and "Grading refused" in done.stderr
+
+
+def test_no_sandbox_still_grades_and_kills_what_it_started(tmp_path, tiny_course):
+    right = nbformat.read(tiny_course / "chapters" / "01_tiny.ipynb", as_version=4)
+    (tmp_path / "class" / "a").mkdir(parents=True)
+    notebook = with_cell(
+        right, f"import subprocess\nsubprocess.Popen(['sleep', '{SLEEP}'], start_new_session=True)"
+    )
+    nbformat.write(notebook, tmp_path / "class" / "a" / "01_tiny.ipynb")
+    rows = instructor.grade(
+        tmp_path / "class", tmp_path / "out", root=tiny_course, options=OPTIONS, no_sandbox=True
+    )
+    assert rows[0]["score"] == 3
+    assert "without a sandbox" in (tmp_path / "out" / "summary.md").read_text()
+    assert sleeping() == []
+
+
+def test_values_format_refuses_what_it_did_not_write():
+    for text in [
+        '{"__pickle__": "x"}',
+        '{"__ndarray__": {"dtype": "O", "shape": [1], "data": ""}}',
+        '{"__ndarray__": {"dtype": "<f8", "shape": [10], "data": "AAAA"}}',
+        "[" * 100_000,
+        '{"__float__": "1e999"}',
+    ]:
+        with pytest.raises(ValueError):
+            values.loads(text)
+    array = values.loads(values.dumps([1.5, float("nan"), ..., {"a": (1, 2)}]))
+    assert array[0] == 1.5 and array[2] is Ellipsis and array[3] == {"a": (1, 2)}
+
+
+def test_capture_cells_take_the_course_expression(tiny_course):
+    right = nbformat.read(tiny_course / "chapters" / "01_tiny.ipynb", as_version=4)
+    exercises = instructor.course.chapter_exercises(right)
+    edited = with_cell(right, 'kc.check.exercise("ch1-my-kl", np.sum)', replace='"ch1-my-kl"')
+    prepared, notes = grading.prepare(edited, exercises)
+    captures = [c.source for c in prepared.cells if "__klcourse_capture__(" in c.source]
+    assert captures == [
+        '__klcourse_capture__("ch1-die-bits", lambda: answer)',
+        '__klcourse_capture__("ch1-my-kl", lambda: my_kl)',
+    ]
+    assert notes == []
