@@ -8,6 +8,7 @@ meaningful for one task at a time).
 
     python bench/run.py            # everything, writes bench/RESULTS.md
     python bench/run.py fit        # one part, printed only
+    python bench/run.py fit-section  # rerun the fit comparison, rewrite only its section
 """
 
 import json
@@ -218,28 +219,11 @@ def bench_book():
 
 
 # ------------------------------------------------------------------ report
-def report(notebooks, fit, anim, book):
+def fit_section(fit):
+    """The `kc.fit` section of RESULTS.md, as a list of lines."""
     eager, ours = fit["eager"], fit["kc.fit"]
-    ours_anim = anim["klcourse"]
     lines = [
-        "# Benchmark results",
-        "",
-        f"Written by `make bench` (`bench/run.py`) on {platform.machine()}, "
-        f"Python {platform.python_version()}, {_device()}.",
-        "Ratios come from one run, side by side; absolute times vary with the machine's load.",
-        "",
-        "## Notebooks",
-        "",
-        "Each notebook executed top to bottom in a fresh kernel (nbclient); peak memory is the",
-        "kernel's peak resident set size.",
-        "",
-        "| notebook | seconds | peak memory (MiB) | size on disk (MiB) |",
-        "| --- | ---: | ---: | ---: |",
-    ]
-    lines += [f"| `{n}` | {s:.1f} | {m:.0f} | {d:.2f} |" for n, s, m, d in notebooks]
-    lines += [
-        "",
-        "## `kc.fit` against an eager loop and `tfp.math.minimize`",
+        FIT_HEADING,
         "",
         "The same 500-step Adam fit (learning rate 0.01) of N(-1, 1) to N(1, 4) by analytic",
         "KL(q‖p), three times per method in one process: the method's first fit (tracing",
@@ -258,46 +242,72 @@ def report(notebooks, fit, anim, book):
             f"{base / row['first']:.1f}× | {base / row['fresh']:.1f}× | "
             f"{row['loc']:.6f} | {row['scale']:.7f} |"
         )
-    lines += [
+    return lines + [
         "",
         f"Targets: a fresh `q` of a known structure at least 50× the eager loop (measured "
         f"{base / ours['fresh']:.0f}×), the very first fit at least 10× (measured "
         f"{base / ours['first']:.1f}×).",
-        "",
-        "## 2-D fit animation",
-        "",
-        "The source lecture's approach (each frame re-evaluates and re-contours both",
-        f"densities on a 1000×1000 grid; {LECTURE_FRAMES} frames timed) against",
-        "`kc.plot.animate_fit_2d` (both directions side by",
-        "side, 30 frames, densities for every frame evaluated in one batched call on a 90×90 grid,",
-        "frames blitted onto a background rendered once), each rendered to the notebook's HTML",
-        "player. The timing of `kc.plot` includes building the figure and evaluating the grids.",
-        "",
-        "| approach | seconds per frame | peak memory (MiB) |",
-        "| --- | ---: | ---: |",
-        f"| lecture | {anim['lecture']['per_frame']:.3f} | {anim['lecture']['peak_mib']:.0f} |",
-        f"| klcourse (2 panels a frame) | {ours_anim['per_frame']:.3f} | "
-        f"{ours_anim['peak_mib']:.0f} |",
-        "",
-        f"Speed-up per frame: {anim['lecture']['per_frame'] / ours_anim['per_frame']:.0f}× "
-        "(target 20×); "
-        f"peak memory {anim['klcourse']['peak_mib']:.0f} MiB (target under 1 GiB); "
-        f"the HTML of 30 frames is {anim['klcourse']['html_mib']:.2f} MiB.",
-        "",
-        "## Building the book",
-        "",
-        "`make book` from the stored outputs (no notebook is executed), on this machine:",
-        "",
-        "| build | seconds | pages re-read |",
-        "| --- | ---: | --- |",
-        f"| fresh (empty `_build/`) | {book['fresh']:.1f} | all |",
-        f"| after editing `{book['edited']}` | {book['incremental']:.1f} | "
-        f"{', '.join(book['reread']) or 'none'} |",
-        "",
-        "Target: a fresh build under 90 s on a 2-core CPU, and a rebuild that re-reads only",
-        "the edited chapter.",
-        "",
     ]
+
+
+def report(notebooks, fit, anim, book):
+    ours_anim = anim["klcourse"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (`bench/run.py`) on {platform.machine()}, "
+        f"Python {platform.python_version()}, {_device()}.",
+        "Ratios come from one run, side by side; absolute times vary with the machine's load.",
+        "",
+        "## Notebooks",
+        "",
+        "Each notebook executed top to bottom in a fresh kernel (nbclient); peak memory is the",
+        "kernel's peak resident set size.",
+        "",
+        "| notebook | seconds | peak memory (MiB) | size on disk (MiB) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    lines += [f"| `{n}` | {s:.1f} | {m:.0f} | {d:.2f} |" for n, s, m, d in notebooks]
+    lines += (
+        [""]
+        + fit_section(fit)
+        + [
+            "",
+            "## 2-D fit animation",
+            "",
+            "The source lecture's approach (each frame re-evaluates and re-contours both",
+            f"densities on a 1000×1000 grid; {LECTURE_FRAMES} frames timed) against",
+            "`kc.plot.animate_fit_2d` (both directions side by side, 30 frames, densities for",
+            "every frame evaluated in one batched call on a 90×90 grid, frames blitted onto a",
+            "background rendered once), each rendered to the notebook's HTML player. The timing",
+            "of `kc.plot` includes building the figure and evaluating the grids.",
+            "",
+            "| approach | seconds per frame | peak memory (MiB) |",
+            "| --- | ---: | ---: |",
+            f"| lecture | {anim['lecture']['per_frame']:.3f} | {anim['lecture']['peak_mib']:.0f} |",
+            f"| klcourse (2 panels a frame) | {ours_anim['per_frame']:.3f} | "
+            f"{ours_anim['peak_mib']:.0f} |",
+            "",
+            f"Speed-up per frame: {anim['lecture']['per_frame'] / ours_anim['per_frame']:.0f}× "
+            "(target 20×); "
+            f"peak memory {anim['klcourse']['peak_mib']:.0f} MiB (target under 1 GiB); "
+            f"the HTML of 30 frames is {anim['klcourse']['html_mib']:.2f} MiB.",
+            "",
+            "## Building the book",
+            "",
+            "`make book` from the stored outputs (no notebook is executed), on this machine:",
+            "",
+            "| build | seconds | pages re-read |",
+            "| --- | ---: | --- |",
+            f"| fresh (empty `_build/`) | {book['fresh']:.1f} | all |",
+            f"| after editing `{book['edited']}` | {book['incremental']:.1f} | "
+            f"{', '.join(book['reread']) or 'none'} |",
+            "",
+            "Target: a fresh build under 90 s on a 2-core CPU, and a rebuild that re-reads only",
+            "the edited chapter.",
+            "",
+        ]
+    )
     return "\n".join(lines)
 
 
@@ -305,12 +315,38 @@ def _device():
     return _child("import json, klcourse as kc; print(json.dumps({'d': kc.describe()}))")["d"]
 
 
+# bench/reproducibility.py writes its own section between these markers; keep it.
+KEPT = ("<!-- reproducibility:start -->", "<!-- reproducibility:end -->")
+FIT_HEADING = "## `kc.fit` against an eager loop and `tfp.math.minimize`"
+
+
+def _kept_section():
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    start, end = KEPT
+    if start in old and end in old:
+        return "\n\n" + start + old.split(start, 1)[1].split(end, 1)[0] + end + "\n"
+    return ""
+
+
+def write_fit_section(fit):
+    """Replace only the `kc.fit` section of RESULTS.md (``python bench/run.py fit-section``)."""
+    old = RESULTS.read_text()
+    head, rest = old.split(FIT_HEADING, 1)
+    tail = rest[rest.index("\n## ") :]
+    RESULTS.write_text(head + "\n".join(fit_section(fit)) + "\n" + tail)
+
+
 def main(argv):
     parts = argv[1:] or ["all"]
     if parts == ["all"]:
         text = report(bench_notebooks(), bench_fit(), bench_animation(), bench_book())
-        RESULTS.write_text(text)
+        RESULTS.write_text(text.rstrip() + "\n" + _kept_section())
         print(text)
+        return
+    if parts == ["fit-section"]:
+        fit = bench_fit()
+        write_fit_section(fit)
+        print(json.dumps(fit, indent=1))
         return
     for part in parts:
         print(
