@@ -22,6 +22,8 @@ from klcourse import explore
 from klcourse.instructor import JUPYTER_BOOK
 from tests.test_book import SCREENSHOTS, browser, load, server  # noqa: F401 (fixtures)
 
+pytestmark = [pytest.mark.book, pytest.mark.browser]  # tiers: `make unit` skips these
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CELLS = [
     "import klcourse as kc",

@@ -14,6 +14,7 @@ import pytest
 import klcourse as kc
 from klcourse import instructor
 
+pytestmark = [pytest.mark.book, pytest.mark.slow]  # tiers: `make unit` skips these
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 TEXT_SUFFIXES = {".html", ".js", ".json", ".txt", ".ipynb", ".md", ".css", ".xml", ".inv"}

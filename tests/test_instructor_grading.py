@@ -24,6 +24,7 @@ from klcourse.instructor import grading, sandbox, values
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux", reason="grading's sandbox is Linux's bubblewrap"
 )
+pytestmark = [pytestmark, pytest.mark.slow]  # tiers: `make unit` skips these
 
 SLEEP = f"{400 + uuid.uuid4().int % 1000 / 1000:.3f}"  # a `sleep` we can find afterwards
 OPTIONS = instructor.Options(cell_timeout=45, notebook_timeout=150, call_timeout=10)

@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 
 from klcourse.instructor import course, nbgrader_metadata
 
+pytestmark = pytest.mark.slow  # tiers: nbgrader runs notebooks; `make unit` skips these
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NBGRADER = str(pathlib.Path(sys.executable).parent / "nbgrader")
 CONFIG = """c = get_config()

@@ -167,6 +167,7 @@ def nbval_outcomes(tmp_path_factory):
     return {name: name not in failed for name in MUTATIONS}
 
 
+@pytest.mark.slow  # tiers: one nbval run over mutated notebooks; `make test` runs it
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 def test_nbval_fails_real_differences_only(nbval_outcomes, mutation):
     expected = MUTATIONS[mutation][1]
