@@ -110,6 +110,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # tiers: TensorFlow loads in a child (about 20 s); the static check is fast
 def test_every_module_imports_alone_in_several_orders():
     # One interpreter (TensorFlow takes seconds to load): before each import every
     # klcourse module is forgotten, so each is imported as if alone, in two orders.
