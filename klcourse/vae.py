@@ -88,7 +88,7 @@ def load_digits(num_test=297, threshold=8, seed=0):
 
     Examples:
       >>> digits = load_digits()
-      >>> digits.train.shape, digits.test.shape, sorted(set(digits.train.ravel()))
+      >>> digits.train.shape, digits.test.shape, sorted(set(digits.train.ravel().tolist()))
       ((1500, 64), (297, 64), [0.0, 1.0])
     """
     from sklearn.datasets import load_digits as sklearn_digits

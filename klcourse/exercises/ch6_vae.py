@@ -168,7 +168,7 @@ def _active_dims(answer):
     if 1 in chosen:
         return (
             "dimension 1 varies with x, but so little that it carries far less than "
-            "0.01 nats; compare Var_x(μ_j) with σ_j²."
+            "the threshold; compare Var_x(μ_j) with σ_j²."
         )
     missing = [i for i in informative if i not in chosen]
     if missing and all(kl[i] > 0.1 for i in missing):
@@ -209,14 +209,14 @@ def beta_rate_reference():
 @register("ch6-beta-rate", chapter=6, topic="rate against β", points=1)
 def _beta_rate(answer):
     if np.shape(answer) != (2,):
-        return "`answer` should be two rates, [rate at β = 0.5, rate at β = 3]."
+        return "`answer` should be two rates: the smaller β's first, then the larger β's."
     answer = np.asarray(answer, dtype=np.float64)
     test, train, last_step = beta_rate_reference()
     # float32 training: the same machine reproduces it; allow for reduction order
     if close(answer, test, rtol=2e-3, atol=2e-3) is None:
         return None
     if close(answer[::-1], test, rtol=2e-3, atol=2e-3) is None:
-        return "the two rates are swapped: β = 0.5 first, then β = 3."
+        return "the two rates are swapped: the smaller β's rate comes first."
     if close(answer, train, rtol=2e-3, atol=2e-3) is None:
         return "those are the training images' rates; the exercise asks for the test images."
     if close(answer, last_step, rtol=2e-3, atol=2e-3) is None:
