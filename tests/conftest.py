@@ -51,8 +51,12 @@ def tiny_chapter():
             ":::{exercise} Your own discrete KL\n:label: ch1-my-kl\n\nWrite `my_kl`.\n:::"
         ),
         v4.new_code_cell(
+            # written out: the checker rejects a call to rel_entr as the shortcut
             "def my_kl(p, q):\n    ### BEGIN SOLUTION\n"
-            "    return np.sum(scipy.special.rel_entr(p, q))\n    ### END SOLUTION",
+            "    p, q = np.asarray(p, float), np.asarray(q, float)\n"
+            "    if np.any((p > 0) & (q == 0)):\n        return np.inf\n"
+            "    m = p > 0\n"
+            "    return np.sum(p[m] * np.log(p[m] / q[m]))\n    ### END SOLUTION",
             metadata={"tags": ["solution"]},
         ),
         v4.new_code_cell('kc.check.exercise("ch1-my-kl", my_kl)'),

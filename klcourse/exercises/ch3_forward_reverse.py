@@ -160,14 +160,14 @@ def _watershed(answer):
         return None
     if left is None or right is None:
         return (
-            "from one of b ± 0.15 the fit has not settled on either mode within 1500 "
-            "steps; look at where the two fits end and move b accordingly."
+            "from one of the two starts beside b the fit has not settled on either mode "
+            "within the step budget; look at where the two fits end and move b accordingly."
         )
     if left == right == "left":
-        return "from both b − 0.15 and b + 0.15 the fit ends on the left mode: move b right."
+        return "from just left and right of b both fits end on the left mode: move b right."
     if left == right == "right":
-        return "from both b − 0.15 and b + 0.15 the fit ends on the right mode: move b left."
-    return "the fits end the wrong way round (b − 0.15 on the right mode): look again."
+        return "from just left and right of b both fits end on the right mode: move b left."
+    return "the fits end the wrong way round (the start left of b on the right mode): look again."
 
 
 # --- ch3-fit-loop: maximum likelihood with your own GradientTape loop -------------------
