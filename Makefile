@@ -66,7 +66,8 @@ sandbox:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
 
 test: $(STAMP) lint browser sandbox
-	$(PY) -m pytest klcourse tests --nbval chapters --nbval-current-env -p no:cacheprovider
+	$(PY) -m pytest klcourse tests --nbval chapters --nbval-current-env -p no:cacheprovider \
+	  --durations=30
 
 # The fast tier: no book build, browser, Colab-like environment or slow sweep.
 unit: $(STAMP)
