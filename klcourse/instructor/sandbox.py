@@ -172,6 +172,13 @@ class Sandbox:
             elif os.path.isdir(top):
                 args += ["--ro-bind", top, top]
             made.add(top)
+        # The scratch file systems come before the binds: a course or environment that
+        # lives under /tmp (or /home) is then mounted on top of them, not hidden by them.
+        size = str(self.limits.disk_mb * 2**20)
+        args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+        args += ["--perms", "0755", "--dir", "/home"]
+        args += ["--perms", "0777", "--size", size, "--tmpfs", HOME]
+        made.update(("/tmp", "/home", HOME))
         binds = [r for r in _python_roots() if not r.startswith("/usr/")]
         package = str(_package_dir())
         if not any(package.startswith(root.rstrip("/") + "/") for root in binds):
@@ -183,11 +190,7 @@ class Sandbox:
         args += ["--perms", "0755", "--dir", "/etc"]
         for name in ("passwd", "group"):
             args += ["--ro-bind", f"{etc}/{name}", f"/etc/{name}"]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        size = str(self.limits.disk_mb * 2**20)
-        args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
-        args += ["--perms", "0755", "--dir", "/home"]
-        args += ["--perms", "0777", "--size", size, "--tmpfs", HOME, "--chdir", HOME]
+        args += ["--proc", "/proc", "--dev", "/dev", "--chdir", HOME]
         return args
 
     def environment(self, token):
