@@ -24,6 +24,7 @@ COLAB_PACKAGES = [
     "scipy",
     "matplotlib",
     "seaborn",
+    "scikit-learn",
     "ipython",
     "bokeh",
     "ipykernel",
