@@ -6,6 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+UV := uv==0.13.9
 # Notebooks run with this device; set KLCOURSE_DEVICE=cpu to hide a GPU.
 export KLCOURSE_DEVICE ?=
 export PYTHONHASHSEED := 0
@@ -30,16 +31,16 @@ help:
 
 # Installs come from the lock: every package at the version the course was tested with.
 # pyproject.toml keeps the ranges; `make lock` refreshes the pins within them.
+# uv installs the lock's wheels in parallel: about 25 s where pip takes two minutes.
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.lock
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --upgrade pip $(UV)
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
 # Exact versions for Python 3.11 on Linux x86-64, resolved by uv within pyproject.toml's ranges.
 lock: $(STAMP)
-	$(PY) -m pip install --quiet uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra book --extra test --extra instructor \
 	  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
 	  --no-header --annotation-style line --quiet -o requirements.lock
