@@ -58,6 +58,7 @@ def test_optimal_values_3d():
 
 
 # ---------------------------------------------------------------- ch3-watershed
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_watershed():
     # The switch lies between 0.30 and 0.35 for these settings; 0.325 tests 0.175, 0.475.
     assert ch3._mode(ch3.reverse_fit_end(0.30)) == "left"
@@ -139,6 +140,7 @@ def test_fit_loop(answer, expected_hint):
     assert kc.fit is kc.fitting.fit  # the checker puts kc.fit back
 
 
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_fit_loop_uphill():
     # Ascending the loss (negated gradients) is caught as "uphill".
     def uphill(q, data, num_steps, learning_rate):

@@ -84,6 +84,7 @@ def test_reproducible_under_cpu_contention():
     assert len(digests) == 1 and "" not in digests, digests
 
 
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_sigmoid_critic_gan_saturates_between_the_modes(data):
     # The JAX tutorial's GAN, ported: its sigmoid critic saturates, the generator's
     # gradient vanishes, and the samples stay between the clusters (seed 0; the

@@ -77,6 +77,7 @@ def test_monte_carlo_reverse_fit_reaches_quadrature_optimum():
     assert trace.params["loc"][-1] == pytest.approx(0.7837, abs=0.05)
 
 
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_forward_monte_carlo_and_samples_agree_with_moments():
     target = mixture()
     trace = kc.fit(

@@ -69,6 +69,7 @@ def test_neyman_pearson_error_against_simulation_and_its_exponent():
     assert np.all(np.diff(gaps) < 0) and gaps[-1] < 0.005
 
 
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_tsne_affinities_and_kl_match_scikit_learn():
     from sklearn.datasets import load_digits
     from sklearn.manifold import TSNE, _t_sne

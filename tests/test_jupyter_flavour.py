@@ -341,6 +341,7 @@ def test_setup_cell_and_hidden_cells_are_collapsed(root):
 
 
 # ------------------------------------------------------------------ the real chapters
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_committed_notebooks_are_up_to_date():
     stale = convert_folder(ROOT / "chapters", NOTEBOOKS, check=True)
     assert stale == [], (
@@ -417,6 +418,7 @@ def check_students_see_no_myst(flavoured, chapter):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_full_edition_notebooks_show_no_myst_and_every_glued_number(chapter):
     source = nbformat.read(chapter, as_version=4)
     flavoured = nbformat.read(NOTEBOOKS / chapter.name, as_version=4)
@@ -435,6 +437,7 @@ def student_notebooks():
 
 
 @pytest.mark.parametrize("name, path", student_notebooks(), ids=[n for n, _ in student_notebooks()])
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_student_edition_notebooks_show_no_myst_and_every_glued_number(name, path):
     from klcourse.instructor import student_notebook
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 import klcourse as kc
 
 
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_import_is_silent_and_cpu_can_be_forced():
     # The fast tier's one fresh interpreter: a quiet import with KLCOURSE_DEVICE=cpu.
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}

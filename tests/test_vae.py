@@ -95,6 +95,7 @@ def test_kl_term_is_zero_at_the_prior_and_matches_monte_carlo():
     assert abs(estimate.value - closed) < 4 * estimate.error, (estimate, closed)
 
 
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_sampled_rate_is_unbiased_for_the_analytic_one(digits):
     model = vae.VAE(latent_dim=3, hidden=8, seed=1)
     x = digits.test[:5]
@@ -216,6 +217,7 @@ def test_quadrature_log_marginal_against_monte_carlo(digits, trained):
     np.testing.assert_allclose(vae.iwae_bound(model, x, 1, repeats=4000), exact.elbo, atol=0.05)
 
 
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_iwae_is_ordered_between_elbo_and_log_marginal(digits, trained):
     model, _ = trained
     x = digits.test[:20]

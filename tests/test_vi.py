@@ -125,6 +125,7 @@ def test_cavi_on_orthogonal_columns_converges_in_one_sweep():
     np.testing.assert_allclose(trace.means[1], trace.means[-1], atol=1e-14)
 
 
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
 def test_nuts_matches_a_known_gaussian():
     import tensorflow as tf
 
