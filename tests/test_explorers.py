@@ -42,6 +42,7 @@ def book(tmp_path_factory):
         shutil.copy(ROOT / name, src / name)
     (src / "references.bib").write_text("")  # the page cites nothing
     shutil.copytree(ROOT / "_ext", src / "_ext")
+    shutil.copytree(ROOT / "_extra", src / "_extra")
     (src / "_toc.yml").write_text("format: jb-book\nroot: explorers\n")
     with (src / "_config.yml").open("a") as config:
         config.write("    klcourse_notebooks: ''\n")  # no Jupyter-flavoured twin here

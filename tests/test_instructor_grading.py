@@ -27,7 +27,9 @@ pytestmark = pytest.mark.skipif(
 pytestmark = [pytestmark, pytest.mark.slow]  # tiers: `make unit` skips these
 
 SLEEP = f"{400 + uuid.uuid4().int % 1000 / 1000:.3f}"  # a `sleep` we can find afterwards
-OPTIONS = instructor.Options(cell_timeout=45, notebook_timeout=150, call_timeout=10)
+# Cells of the honest tiny chapter take seconds (importing TensorFlow the most, about 10 s
+# on a busy 2-core machine); three students loop until the cell limit stops them.
+OPTIONS = instructor.Options(cell_timeout=25, notebook_timeout=120, call_timeout=10)
 V4 = nbformat.v4
 
 

@@ -210,6 +210,8 @@ def build_student_edition(
             shutil.copy(root / name, source / name)
     for local in config.get("sphinx", {}).get("local_extensions", {}).values():
         shutil.copytree(root / local, source / local)
+    for extra in config.get("sphinx", {}).get("config", {}).get("html_extra_path", []):
+        shutil.copytree(root / extra, source / extra)  # e.g. the root favicon.ico
     config = _student_config(config, repository_url, repository_path, repository_branch)
     (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
