@@ -32,10 +32,13 @@ help:
 # Installs come from the lock: every package at the version the course was tested with.
 # pyproject.toml keeps the ranges; `make lock` refreshes the pins within them.
 # uv installs the lock's wheels in parallel: about 25 s where pip takes two minutes.
+# --compile-bytecode: unlike pip, uv writes no .pyc files unless asked, and where
+# PYTHONDONTWRITEBYTECODE is set (it is on the machines we test on) every new
+# interpreter compiles TensorFlow's sources again: 22 s per import instead of 7.
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip $(UV)
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -r requirements.lock
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 

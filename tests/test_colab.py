@@ -67,7 +67,9 @@ def colab_python(tmp_path_factory, pytestconfig):
     subprocess.run([*uv, "venv", "--python", sys.executable, str(root / "venv")], check=True)
     python = root / "venv" / "bin" / "python"
     target = ["--python", str(python)]
-    subprocess.run([*uv, "pip", "install", *target, *COLAB_PACKAGES], check=True)
+    # Compiled now: with PYTHONDONTWRITEBYTECODE set, each kernel would compile TF again.
+    compiled = ["--compile-bytecode"]
+    subprocess.run([*uv, "pip", "install", *target, *compiled, *COLAB_PACKAGES], check=True)
     subprocess.run([*uv, "pip", "install", *target, "--no-deps", str(wheel)], check=True)
     # The wheel needs nothing beyond what Colab ships:
     subprocess.run([*uv, "pip", "check", *target], check=True, stdout=subprocess.DEVNULL)
