@@ -481,6 +481,22 @@ def _terms_from_log_ratio(log_r, estimator):
     return (np.expm1(log_r) if isinstance(log_r, np.ndarray) else tf.math.expm1(log_r)) - log_r
 
 
+def _slopes_from_log_ratio(log_r, estimator):
+    """The derivative dk/d(log r) of each term of `_terms_from_log_ratio` (NumPy).
+
+    k1 = -log r gives -1, k2 = (log r)^2 / 2 gives log r, k3 = r - 1 - log r gives r - 1.
+    With the draw held fixed, the gradient of a term with respect to the fitted
+    distribution's parameters is this slope times the gradient of log r, so the
+    penalty gradients of chapters 4 and 7 (`gradients`, `policy`) share it.
+    """
+    log_r = np.asarray(log_r, dtype=np.float64)
+    if estimator == "k1":
+        return -np.ones_like(log_r)
+    if estimator == "k2":
+        return log_r
+    return np.expm1(log_r)
+
+
 def _log_weighted_terms(log_p, log_q, estimator, power=1):
     """``(log(p·|k|^power), sign(k)^power)`` for the terms k of `_terms_from_log_ratio`.
 

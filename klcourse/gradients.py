@@ -38,10 +38,12 @@ compute these per draw, in exact expectation and in closed form.
 from typing import NamedTuple
 
 import numpy as np
+import scipy.special
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from klcourse import _validate
+from klcourse import _validate, policy
+from klcourse.divergence import _slopes_from_log_ratio, _terms_from_log_ratio
 
 __all__ = [
     "GRADIENT_ESTIMATORS",
@@ -406,28 +408,23 @@ def expected_kl_penalty_gradient(logits, ref_logits, *, estimator):
     per_action = kl_penalty_gradients(
         logits, ref_logits, np.arange(logits.size), estimator=estimator
     )
-    probs = np.exp(logits - logits.max())
-    probs /= probs.sum()
-    return probs @ per_action
-
-
-def _softmax(logits):
-    probs = np.exp(logits - logits.max())
-    return probs / probs.sum()
+    return scipy.special.softmax(logits) @ per_action
 
 
 def _expected_penalty_gradient_closed_form(logits, log_ref, estimator):
-    """E_pi[c(a) (e_a - pi)] = pi*c - pi (pi . c), with the per-action coefficient c(a)."""
-    probs = _softmax(logits)
+    """E_pi[c(a) (e_a - pi)] = pi*c - pi (pi . c), with the per-action coefficient c(a).
+
+    A term k(log r) held at its draw has gradient -k'(log r) s (the shared slopes of
+    `divergence`); a score-function surrogate k̄ log pi has gradient k̄ s.
+    """
+    probs = scipy.special.softmax(logits)
     log_r = log_ref - np.log(probs)
-    k1, k3 = -log_r, np.expm1(log_r) - log_r
-    coefficient = {
-        "k1": np.ones_like(log_r),
-        "k2": k1,
-        "k1_score": k1,
-        "k3": -np.expm1(log_r),
-        "k3_score": k3 - np.expm1(log_r),
-    }[estimator]
+    base = estimator.removesuffix("_score")
+    coefficient = -_slopes_from_log_ratio(log_r, base)  # k1, k2, k3: the pathwise term
+    if estimator == "k1_score":
+        coefficient = _terms_from_log_ratio(log_r, "k1")  # the surrogate alone
+    elif estimator == "k3_score":
+        coefficient = _terms_from_log_ratio(log_r, "k3") + coefficient  # surrogate + k3
     return probs * coefficient - probs * (probs @ coefficient)
 
 
@@ -478,14 +475,14 @@ def kl_regularised_policy(
     _validate.one_of(estimator, "estimator", KL_PENALTY_ESTIMATORS)
     num_steps = _validate.positive_int(num_steps, "num_steps")
     learning_rate = _validate.positive_float(learning_rate, "learning_rate")
-    log_ref = np.log(_softmax(ref_logits))
+    log_ref = np.log(scipy.special.softmax(ref_logits))
     logits = log_ref.copy()
     for _ in range(num_steps):
-        probs = _softmax(logits)
+        probs = scipy.special.softmax(logits)
         reward_gradient = probs * (rewards - probs @ rewards)
         penalty = _expected_penalty_gradient_closed_form(logits, log_ref, estimator)
         logits = logits + learning_rate * (reward_gradient - beta * penalty)
-    return _softmax(logits)
+    return scipy.special.softmax(logits)
 
 
 def kl_regularised_optimum(ref_logits, rewards, beta):
@@ -511,5 +508,5 @@ def kl_regularised_optimum(ref_logits, rewards, beta):
       array([0.75, 0.25])
     """
     ref_logits, rewards = _check_logits(ref_logits, rewards, ("ref_logits", "rewards"))
-    beta = _validate.positive_float(beta, "beta")
-    return _softmax(np.log(_softmax(ref_logits)) + rewards / beta)
+    # The bandit case of chapter 7's optimum: one definition of the Gibbs reweighting.
+    return policy.optimal_policy(scipy.special.softmax(ref_logits), rewards, beta)

@@ -34,7 +34,7 @@ import scipy.optimize
 import scipy.special
 
 from klcourse import _validate
-from klcourse.divergence import KL_ESTIMATORS, _terms_from_log_ratio
+from klcourse.divergence import KL_ESTIMATORS, _slopes_from_log_ratio, _terms_from_log_ratio
 
 __all__ = [
     "SequenceSpace",
@@ -509,7 +509,7 @@ def estimator_gradients(space, logits, ref_logits, estimator, *, per_token=True)
     scores = score_vectors(space, logits)
     if not per_token:
         log_r, scores = log_r.sum(axis=-1, keepdims=True), scores.sum(axis=1, keepdims=True)
-    slope = {"k1": -np.ones_like(log_r), "k2": log_r, "k3": np.expm1(log_r)}[estimator]
+    slope = _slopes_from_log_ratio(log_r, estimator)
     return -np.einsum("st,stpv->spv", slope, scores)
 
 

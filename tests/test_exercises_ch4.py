@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+import scipy.special
 import tensorflow_probability as tfp
 
 import klcourse as kc
@@ -165,6 +166,20 @@ def test_policy_pitfall_rejects_the_package_shortcut():
 
     assert "write it yourself" in verdict("ch4-policy-pitfall", shortcut)
     assert "write it yourself" in verdict("ch4-policy-pitfall", closed_form_shortcut)
+
+    def chapter7_shortcut(z, r):  # the bandit as a one-token sequence space
+        space = kc.policy.SequenceSpace(vocab_size=len(z), length=1)
+        pi = scipy.special.softmax(z)
+        grads = kc.policy.estimator_gradients(space, z[None], r[None], "k3")
+        return pi @ grads[:, 0, :]
+
+    z, r = np.array([0.2, -1.0, 0.7]), np.array([-0.5, 0.4, 0.1])
+    np.testing.assert_allclose(  # it would pass if the checker did not stop it
+        chapter7_shortcut(z, r),
+        kc.gradients.expected_kl_penalty_gradient(z, r, estimator="k3"),
+        atol=1e-12,
+    )
+    assert "write it yourself" in verdict("ch4-policy-pitfall", chapter7_shortcut)
     # and the patch is undone afterwards
     assert callable(kc.gradients.expected_kl_penalty_gradient)
     np.testing.assert_allclose(

@@ -5,6 +5,7 @@ import math
 from unittest import mock
 
 import numpy as np
+import scipy.special
 
 from klcourse.check import register
 from klcourse.examples import tutorial_mixture
@@ -174,31 +175,31 @@ POLICY_CASES = [
 ]
 
 
-def _softmax(z):
-    e = np.exp(z - z.max())
-    return e / e.sum()
-
-
 @register("ch4-policy-pitfall", chapter=4, topic="the gradient of a sampled KL penalty", points=2)
 def _policy_pitfall(answer):
-    from klcourse import gradients
+    from klcourse import gradients, policy
 
     if not callable(answer):
         return "store your function `naive_k3_gradient` in `answer`, not its value."
-    message = "your function calls kc.gradients; the exercise asks you to write it yourself."
+    message = (
+        "your function calls klcourse's gradients; the exercise asks you to write it yourself."
+    )
     for logits, ref_logits in POLICY_CASES:
-        with _forbidden(
-            gradients,
-            [
-                "expected_kl_penalty_gradient",
-                "kl_penalty_gradients",
-                "categorical_kl_gradients",
-            ],
-            message,
-        ) as shortcut:
+        with (
+            _forbidden(
+                gradients,
+                [
+                    "expected_kl_penalty_gradient",
+                    "kl_penalty_gradients",
+                    "categorical_kl_gradients",
+                ],
+                message,
+            ) as shortcut,
+            _forbidden(policy, ["estimator_gradients", "kl_gradient"], message) as shortcut7,
+        ):
             try:
                 result = answer(logits.copy(), ref_logits.copy())
-            except shortcut:
+            except (shortcut, shortcut7):
                 return message
             except Exception as error:
                 return f"calling your function raised {type(error).__name__}: {error}"
@@ -207,7 +208,7 @@ def _policy_pitfall(answer):
                 f"your function should return one gradient entry per logit, shape {logits.shape}."
             )
         result = np.asarray(result, dtype=np.float64)
-        pi, ref = _softmax(logits), _softmax(ref_logits)
+        pi, ref = scipy.special.softmax(logits), scipy.special.softmax(ref_logits)
         expected = gradients.expected_kl_penalty_gradient(logits, ref_logits, estimator="k3")
         if np.allclose(result, expected, atol=1e-9):
             continue
