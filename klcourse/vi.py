@@ -329,9 +329,9 @@ def sample_nuts(
     Examples:
       >>> import tensorflow as tf
       >>> result = sample_nuts(lambda x: -0.5 * tf.reduce_sum(x**2, -1), np.zeros((2, 1)),
-      ...                      num_results=500, num_burnin_steps=200, seed=0)
+      ...                      num_results=200, num_burnin_steps=100, seed=0)
       >>> result.samples.shape, bool(abs(result.samples.std() - 1) < 0.15)
-      ((500, 2, 1), True)
+      ((200, 2, 1), True)
     """
     import tensorflow as tf
     import tensorflow_probability as tfp

@@ -124,6 +124,7 @@ def test_beta_rate_right_answer_and_mistakes():
     assert "two rates" in verdict("ch6-beta-rate", test[0])
 
 
+@pytest.mark.slow  # tiers: trains the chapter's VAE; `make test` runs it
 def test_beta_rate_matches_a_student_run():
     digits = kc.vae.load_digits()
     pair = kc.vae.VAE(latent_dim=2, hidden=32, seed=6, copies=2)

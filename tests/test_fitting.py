@@ -66,6 +66,7 @@ def mixture():
     )
 
 
+@pytest.mark.slow  # tiers: a Monte Carlo fit of a second or more; `make test` runs it
 def test_monte_carlo_reverse_fit_reaches_quadrature_optimum():
     # ERRATA.md: the best Normal is loc 0.783708, scale 0.617121 (KL 0.499673).
     q = trainable_normal(3.0, 4.0)

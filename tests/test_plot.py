@@ -47,6 +47,7 @@ def fitted_traces():
     return [(kc.fit(q, p, num_steps=60, learning_rate=0.05), "reverse")]
 
 
+@pytest.mark.slow  # tiers: renders two animations; `make test` runs it
 def test_animations_render_and_html_is_reproducible(tmp_path):
     q = tfd.Normal(tf.Variable(-1.0), tfp.util.TransformedVariable(1.0, tfb.Exp()))
     trace = kc.fit(q, tfd.Normal(1.0, 4.0), num_steps=100, learning_rate=0.05)

@@ -121,6 +121,7 @@ def test_elbo_terms_match_tfp_log_probs(digits):
 
 
 # ------------------------------------------------------------------ training
+@pytest.mark.slow  # tiers: trains a VAE; `make test` runs it
 def test_training_lowers_the_loss_and_is_reproducible(digits, trained):
     model, trace = trained
     assert trace.loss.shape == (300,)
@@ -132,6 +133,7 @@ def test_training_lowers_the_loss_and_is_reproducible(digits, trained):
     )
 
 
+@pytest.mark.slow  # tiers: trains a VAE; `make test` runs it
 def test_copies_train_like_separate_models(digits):
     pair = vae.VAE(latent_dim=2, hidden=8, seed=3, copies=2)
     trace = vae.train(pair, digits.train, num_steps=40, beta=[1.0, 4.0], seed=3)
@@ -148,6 +150,7 @@ def test_copies_train_like_separate_models(digits):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow  # tiers: trains a VAE; `make test` runs it
 def test_free_bits_and_warm_up(digits):
     model = vae.VAE(latent_dim=2, hidden=8, seed=4, copies=2)
     trace = vae.train(
@@ -196,6 +199,7 @@ def test_single_model_functions_refuse_copies(digits):
 
 
 # ------------------------------------------------------------------ bounds
+@pytest.mark.slow  # tiers: quadrature and Monte Carlo over a trained VAE; `make test` runs it
 def test_quadrature_log_marginal_against_monte_carlo(digits, trained):
     model, _ = trained
     x = digits.test[:10]
@@ -245,6 +249,7 @@ def test_evaluate_splits_the_elbo(digits, trained):
     assert result.active.shape == (2,) and np.all(result.active >= 0)
 
 
+@pytest.mark.slow  # tiers: gradients of a trained VAE; `make test` runs it
 def test_gradient_variance_same_mean_less_noise_with_closed_form(digits, trained):
     model, _ = trained
     batch = digits.train[:50]
