@@ -668,7 +668,7 @@ def fits(weight=0.6, separation=4.0, width1=0.7, width2=0.7):
         x_axis_label="x",
         y_axis_label="density",
         toolbar_location=None,
-        title="Target p, best Normal under forward KL and reverse KL optima",
+        title="Target p and its best-fitting Normals",
     )
     fig.varea(
         x="x",
@@ -702,7 +702,10 @@ def fits(weight=0.6, separation=4.0, width1=0.7, width2=0.7):
         marker="triangle",
         legend_label="starts (colour: where they go)",
     )
-    fig.legend.location = "top_left"
+    # Below the plot, not on it: inside, the legend hid the top of the curves.
+    legend = fig.legend[0]
+    fig.add_layout(legend, "below")
+    legend.ncols = 2
     wt = _slider("weight of the left mode w", 0.05, 0.95, weight, 0.05)
     sep = _slider("separation d", 0, 8, separation, 0.1, "0[.]0")
     s1 = _slider("left width σ₁", 0.2, 2, width1, 0.05)
