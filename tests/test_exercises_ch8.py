@@ -30,6 +30,24 @@ def test_my_f_divergence(capsys):
 
     kc.check.exercise("ch8-my-f-divergence", shortcut)  # as a student sees it
     assert "❌" in capsys.readouterr().out
+    assert "calls f_divergence" in verdict("ch8-my-f-divergence", shortcut)
+
+    # The shortcut under another name, bound outside the function.
+    library = kc.fdivergence.f_divergence_quadrature
+
+    def renamed(p, q, f, f_inf):
+        return library(p, q, f)
+
+    assert "calls f_divergence_quadrature" in verdict("ch8-my-f-divergence", renamed)
+
+    def wrong_weight(p, q, f, f_inf):  # p_i f(p_i/q_i) instead of q_i f(p_i/q_i)
+        inside = q > 0
+        value = float(np.sum(p[inside] * f(p[inside] / q[inside])))
+        outside = p[~inside].sum()
+        return value + (math.inf if math.isinf(f_inf) else f_inf * outside) if outside else value
+
+    hint = verdict("ch8-my-f-divergence", wrong_weight)
+    assert "q_i·f(p_i/q_i)" in hint and "distribution comes first" not in hint
 
     def drops_zeros(p, q, f, f_inf):
         inside = q > 0
@@ -63,7 +81,10 @@ def test_stein_samples():
     assert "first-order" in verdict("ch8-stein-samples", math.ceil(first_order))
     assert "one short" in verdict("ch8-stein-samples", n - 1)
     assert "whole number" in verdict("ch8-stein-samples", n + 0.5)
-    assert verdict("ch8-stein-samples", n + 5) is not None
+    hint = verdict("ch8-stein-samples", n + 5)
+    assert "too large" in hint and "smallest n at which the type-II error" in hint
+    assert "distribution comes first" not in hint
+    assert "too small" in verdict("ch8-stein-samples", n - 5)
     assert "one number" in verdict("ch8-stein-samples", [n, n])
 
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from klcourse.check import register
 from klcourse.divergence import kl_discrete, kl_normal
-from klcourse.fdivergence import GENERATORS
+from klcourse.exercises._shortcuts import forbidden_calls
+from klcourse.fdivergence import GENERATORS, f_divergence, f_divergence_quadrature
 from klcourse.hints import close
 from klcourse.information import neyman_pearson_type2_normal
 
@@ -31,10 +32,20 @@ def _reference_f_divergence(p, q, name):
     return value + (at_infinity * outside if outside > 0 else 0.0)
 
 
+# What the exercise forbids: the package's own f-divergence, by any name it is reached.
+MY_F_FORBIDDEN = {"f_divergence", "f_divergence_quadrature", "fdivergence"}
+
+
 @register("ch8-my-f-divergence", chapter=8, topic="implementing an f-divergence", points=2)
 def _my_f_divergence(answer):
     if not callable(answer):
         return "pass your function itself, `my_f_divergence`, not a number."
+    shortcuts = forbidden_calls(answer, MY_F_FORBIDDEN, (f_divergence, f_divergence_quadrature))
+    if shortcuts:
+        return (
+            f"`my_f_divergence` calls {', '.join(shortcuts)}: the exercise is to write "
+            "the sum yourself, with a mask for q > 0, np.sum and the f'(∞) term."
+        )
     for number, (p, q, name) in enumerate(MY_F_CASES, start=1):
         f, at_infinity = GENERATORS[name]
         value = answer(np.array(p), np.array(q), f, at_infinity)
@@ -57,7 +68,14 @@ def _my_f_divergence(answer):
             and not math.isclose(dropped, expected, rel_tol=1e-9)
         ):
             return f"{where}: you dropped the outcomes where q = 0; they add p·f'(∞)."
-        hint = close(value, expected, rtol=1e-9, atol=1e-12, what=where)
+        hint = close(
+            value,
+            expected,
+            rtol=1e-9,
+            atol=1e-12,
+            what=where,
+            advice="Check the weighting: each term is q_i·f(p_i/q_i), summed where q_i > 0.",
+        )
         if hint:
             return hint
     return None
@@ -110,5 +128,10 @@ def _stein_samples(answer):
     if answer == expected - 1:
         return "one short: at that n the type-II error is still above 1e-3."
     return close(
-        float(answer), float(expected), rtol=0, atol=0.5, what="your number of observations"
+        float(answer),
+        float(expected),
+        rtol=0,
+        atol=0.5,
+        what="your number of observations",
+        advice="Take the smallest n at which the type-II error is at most 1e-3.",
     )
