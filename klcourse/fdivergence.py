@@ -15,7 +15,15 @@ The Rényi divergence of order α > 0, α ≠ 1,
 
 .. math:: D_\alpha(p \,\|\, q) = \frac{1}{\alpha - 1} \log \sum_i p_i^\alpha q_i^{1-\alpha},
 
-is a monotone function of an f-divergence and tends to KL(p‖q) as α → 1.
+is a monotone function of an f-divergence and tends to KL(p‖q) as α → 1. That
+f-divergence is Amari's α-divergence,
+
+.. math:: A_\alpha(p \,\|\, q) = \frac{\sum_i p_i^\alpha q_i^{1-\alpha} - 1}{\alpha(\alpha - 1)}
+          = \frac{e^{(\alpha - 1) D_\alpha(p \| q)} - 1}{\alpha(\alpha - 1)},
+
+increasing in D_α for each α (so both have the same minimisers), with
+f(u) = (u^α − 1 − α(u − 1))/(α(α − 1)) (`alpha_generator`): KL(p‖q) as α → 1, KL(q‖p)
+as α → 0, 4H² at α = ½ and ½χ² at α = 2.
 
 All functions take p first, like every ``kl_*`` of the course. Discrete versions take
 probability vectors; ``*_quadrature`` versions take 1-D TFP distributions and integrate
@@ -35,12 +43,16 @@ __all__ = [
     "f_divergence",
     "f_divergence_quadrature",
     "total_variation",
+    "total_variation_normal",
     "squared_hellinger",
     "chi_square",
     "jensen_shannon",
     "renyi",
     "renyi_normal",
     "renyi_quadrature",
+    "alpha_generator",
+    "alpha_divergence",
+    "alpha_divergence_normal",
     "fit_normal_renyi",
 ]
 
@@ -160,6 +172,67 @@ def total_variation(p, q):
     """
     p, q = _pair(p, q)
     return float(0.5 * np.abs(p - q).sum())
+
+
+def _normal_args(mu_p, sigma_p, mu_q, sigma_q):
+    mu_p = float(_validate.as_float_array(mu_p, "mu_p"))
+    mu_q = float(_validate.as_float_array(mu_q, "mu_q"))
+    sigma_p = _validate.positive_float(sigma_p, "sigma_p")
+    sigma_q = _validate.positive_float(sigma_q, "sigma_q")
+    return mu_p, sigma_p, mu_q, sigma_q
+
+
+def total_variation_normal(mu_p, sigma_p, mu_q, sigma_q):
+    r"""TV(N(μ_p, σ_p²), N(μ_q, σ_q²)) in closed form, through the densities' crossings.
+
+    .. math:: \mathrm{TV}(p, q) = \tfrac12 \sum_k \big|\,[F_p - F_q]_{r_{k-1}}^{r_k}\big|,
+              \qquad r_0 = -\infty < r_1 \le \dots < r_{K+1} = \infty ,
+
+    where the r_k are the points where p(x) = q(x) (the real roots of the quadratic
+    log p(x) − log q(x) = 0: one if σ_p = σ_q, two otherwise), so that p − q keeps its
+    sign between them, and F_p, F_q are the CDFs. For σ_p = σ_q = σ this is
+    2Φ(|μ_p − μ_q|/(2σ)) − 1. Chapter 8 (the family table; Pinsker's bound).
+
+    Args:
+      mu_p, sigma_p: mean and standard deviation (> 0) of p.
+      mu_q, sigma_q: mean and standard deviation (> 0) of q.
+
+    Returns:
+      ``float`` in [0, 1] (symmetric in p and q).
+
+    Raises:
+      TypeError: if an argument is not a number.
+      ValueError: if a scale is not positive.
+
+    Examples:
+      >>> import scipy.stats
+      >>> tv = total_variation_normal(0.0, 1.0, 1.0, 1.0)
+      >>> round(tv, 6), round(float(2 * scipy.stats.norm.cdf(0.5) - 1), 6)
+      (0.382925, 0.382925)
+    """
+    mu_p, sigma_p, mu_q, sigma_q = _normal_args(mu_p, sigma_p, mu_q, sigma_q)
+    # log p(x) - log q(x) = a x² + b x + c
+    a = 0.5 / sigma_q**2 - 0.5 / sigma_p**2
+    b = mu_p / sigma_p**2 - mu_q / sigma_q**2
+    c = mu_q**2 / (2 * sigma_q**2) - mu_p**2 / (2 * sigma_p**2) + math.log(sigma_q / sigma_p)
+    if a == 0.0:
+        if b == 0.0:
+            return 0.0  # the same distribution
+        roots = [-c / b]
+    else:
+        disc = max(b * b - 4 * a * c, 0.0)  # > 0 in exact arithmetic: two crossings
+        t = -0.5 * (b + math.copysign(math.sqrt(disc), b))  # no cancellation
+        roots = sorted([t / a, c / t] if t != 0.0 else [-math.sqrt(-c / a), math.sqrt(-c / a)])
+
+    def cdf_gap(r):  # F_p(r) - F_q(r), from the tail where both are small
+        zp, zq = (r - mu_p) / sigma_p, (r - mu_q) / sigma_q
+        if zp + zq <= 0:
+            return float(scipy.special.ndtr(zp) - scipy.special.ndtr(zq))
+        return float(scipy.special.ndtr(-zq) - scipy.special.ndtr(-zp))
+
+    gaps = [0.0] + [cdf_gap(r) for r in roots] + [0.0]
+    tv = 0.5 * sum(abs(hi - lo) for lo, hi in zip(gaps, gaps[1:], strict=False))
+    return float(min(max(tv, 0.0), 1.0))
 
 
 def squared_hellinger(p, q):
@@ -311,10 +384,7 @@ def renyi_normal(mu_p, sigma_p, mu_q, sigma_q, alpha):
       >>> round(renyi_normal(0.0, 1.0, 1.0, 1.0, 2.0), 6)  # α (Δμ)² / 2
       1.0
     """
-    mu_p = float(_validate.as_float_array(mu_p, "mu_p"))
-    mu_q = float(_validate.as_float_array(mu_q, "mu_q"))
-    sigma_p = _validate.positive_float(sigma_p, "sigma_p")
-    sigma_q = _validate.positive_float(sigma_q, "sigma_q")
+    mu_p, sigma_p, mu_q, sigma_q = _normal_args(mu_p, sigma_p, mu_q, sigma_q)
     alpha = _alpha(alpha)
     var_alpha = alpha * sigma_q**2 + (1 - alpha) * sigma_p**2
     if var_alpha <= 0:
@@ -403,6 +473,102 @@ def renyi_quadrature(p, q, alpha):
     if not np.isfinite(integral):
         return math.inf
     return float(math.log(integral) / (alpha - 1))
+
+
+def alpha_generator(alpha):
+    r"""Amari's α-divergence generator f_α(u) = (u^α − 1 − α(u − 1)) / (α(α − 1)).
+
+    .. math:: f_\alpha(u) = \frac{u^\alpha - 1 - \alpha (u - 1)}{\alpha(\alpha - 1)},
+              \qquad f_\alpha''(u) = u^{\alpha - 2} > 0 ,
+
+    convex with f_α(1) = 0, so D_{f_α} = `alpha_divergence`. Pass it to `f_divergence`
+    (q > 0 wherever p is) or `f_divergence_quadrature`. Chapter 8.
+
+    Args:
+      alpha: order, a positive number other than 1.
+
+    Returns:
+      a NumPy function of the ratio u = p/q.
+
+    Raises:
+      TypeError, ValueError: if ``alpha`` is not a positive number or is 1.
+
+    Examples:
+      >>> f = alpha_generator(2.0)
+      >>> float(f(1.0)), float(f(3.0))  # ½(u − 1)²: half of Pearson's χ²
+      (0.0, 2.0)
+    """
+    alpha = _alpha(alpha)
+
+    def f(u):
+        u = np.asarray(u, np.float64)
+        return (np.power(u, alpha) - 1 - alpha * (u - 1)) / (alpha * (alpha - 1))
+
+    return f
+
+
+def _amari_from_renyi(renyi_value, alpha):
+    return float(np.expm1((alpha - 1) * renyi_value) / (alpha * (alpha - 1)))
+
+
+def alpha_divergence(p, q, alpha):
+    r"""Amari's α-divergence A_α(p‖q) = (Σ p_i^α q_i^{1−α} − 1) / (α(α − 1)).
+
+    .. math:: A_\alpha(p \,\|\, q) = \frac{\sum_i p_i^\alpha q_i^{1-\alpha} - 1}
+              {\alpha(\alpha - 1)}
+              = \frac{e^{(\alpha - 1) D_\alpha(p \| q)} - 1}{\alpha(\alpha - 1)}
+
+    The f-divergence of `alpha_generator`; an increasing function of the Rényi
+    divergence D_α (`renyi`) of the same order, so both have the same minimisers. Tends
+    to KL(p‖q) as α → 1 and to KL(q‖p) as α → 0; A_½ = 4H², A_2 = ½χ². Chapter 8.
+
+    Args:
+      p: probability vector.
+      q: probability vector of the same length.
+      alpha: order, a positive number other than 1.
+
+    Returns:
+      ``float``: at most 1/(α(1 − α)) for α < 1, possibly ``inf`` for α > 1.
+
+    Raises:
+      TypeError, ValueError: as `renyi`.
+
+    Examples:
+      >>> round(alpha_divergence([0.5, 0.5], [0.9, 0.1], 2.0), 6)  # ½χ²
+      0.888889
+    """
+    alpha = _alpha(alpha)
+    return _amari_from_renyi(renyi(p, q, alpha), alpha)
+
+
+def alpha_divergence_normal(mu_p, sigma_p, mu_q, sigma_q, alpha):
+    r"""A_α(N(μ_p, σ_p²) ‖ N(μ_q, σ_q²)) in closed form, from `renyi_normal`.
+
+    .. math:: A_\alpha = \frac{e^{(\alpha - 1) D_\alpha} - 1}{\alpha(\alpha - 1)}
+
+    with D_α the closed-form Rényi divergence of the two Normals; ``inf`` where that is
+    (α > 1 and ασ_q² + (1 − α)σ_p² ≤ 0). Chapter 8.
+
+    Args:
+      mu_p, sigma_p: mean and standard deviation (> 0) of p.
+      mu_q, sigma_q: mean and standard deviation (> 0) of q.
+      alpha: order, a positive number other than 1.
+
+    Returns:
+      ``float``, possibly ``inf``.
+
+    Raises:
+      TypeError: if an argument is not a number.
+      ValueError: if a scale or ``alpha`` is not positive, or ``alpha`` is 1.
+
+    Examples:
+      >>> import math
+      >>> value = alpha_divergence_normal(0.0, 1.0, 1.0, 1.0, 2.0)
+      >>> round(value, 6), round((math.e - 1) / 2, 6)  # ½χ² = ½(e^{Δμ²} − 1)
+      (0.859141, 0.859141)
+    """
+    alpha = _alpha(alpha)
+    return _amari_from_renyi(renyi_normal(mu_p, sigma_p, mu_q, sigma_q, alpha), alpha)
 
 
 def fit_normal_renyi(log_p, x, alpha, *, starts=(-3.0, 0.0, 3.0)):

@@ -5,6 +5,8 @@ import math
 import hypothesis.strategies as st
 import numpy as np
 import pytest
+import scipy.integrate
+import scipy.optimize
 import scipy.spatial.distance
 import scipy.stats
 import tensorflow_probability as tfp
@@ -96,7 +98,8 @@ def test_renyi_normal_infinite_and_kl_limit():
 
 
 # Total variation's integrand has kinks where p = q, which adaptive quadrature resolves
-# only slowly; chapter 8 uses its closed form for Normals instead.
+# only slowly; test_total_variation_normal_against_quadrature checks TV's closed form
+# for Normals (which chapter 8 uses) with the kinks located independently.
 @pytest.mark.parametrize("name", [g for g in fd.GENERATORS if g != "total_variation"])
 def test_quadrature_against_discretisation_free_values(name):
     p = tfd.Normal(np.float64(0.0), np.float64(1.0))
@@ -122,3 +125,109 @@ def test_validation_names_the_argument():
         fd.jensen_shannon(P, Q, base=1)
     with pytest.raises(TypeError, match="`q`"):
         fd.f_divergence_quadrature(tfd.Normal(0.0, 1.0), "normal", "kl")
+
+
+NORMAL_PAIRS = [(0, 1, 1, 1), (0.5, 0.7, -1, 2), (0, 1, 0, 3), (2, 0.3, 2.1, 0.31), (0, 1, 8, 1)]
+
+
+def _tv_by_quadrature(mu_p, s_p, mu_q, s_q):
+    """½∫|p − q| by scipy quad on a wide interval, the kinks found by a bracketing search."""
+
+    def gap(x):
+        return scipy.stats.norm.logpdf(x, mu_p, s_p) - scipy.stats.norm.logpdf(x, mu_q, s_q)
+
+    lo = min(mu_p - 40 * s_p, mu_q - 40 * s_q)
+    hi = max(mu_p + 40 * s_p, mu_q + 40 * s_q)
+    grid = np.linspace(lo, hi, 200_001)
+    values = gap(grid)
+    flips = np.nonzero(np.sign(values[:-1]) != np.sign(values[1:]))[0]
+    kinks = [scipy.optimize.brentq(gap, grid[i], grid[i + 1], xtol=1e-14) for i in flips]
+    edges = [lo, *kinks, hi]
+
+    def integrand(x):
+        return 0.5 * abs(scipy.stats.norm.pdf(x, mu_p, s_p) - scipy.stats.norm.pdf(x, mu_q, s_q))
+
+    return sum(
+        scipy.integrate.quad(integrand, a, b, epsabs=1e-14, epsrel=1e-12, limit=200)[0]
+        for a, b in zip(edges, edges[1:], strict=False)
+    )
+
+
+@pytest.mark.parametrize(("mu_p", "s_p", "mu_q", "s_q"), NORMAL_PAIRS)
+def test_total_variation_normal_against_quadrature(mu_p, s_p, mu_q, s_q):
+    exact = fd.total_variation_normal(mu_p, s_p, mu_q, s_q)
+    assert exact == pytest.approx(_tv_by_quadrature(mu_p, s_p, mu_q, s_q), rel=1e-9, abs=1e-12)
+    assert exact == pytest.approx(fd.total_variation_normal(mu_q, s_q, mu_p, s_p), abs=1e-14)
+
+
+def test_total_variation_normal_equal_scales_and_limits():
+    for delta in (0.0, 0.1, 1.0, 5.0):
+        expected = 2 * scipy.stats.norm.cdf(delta / 2) - 1
+        assert fd.total_variation_normal(0.0, 1.0, delta, 1.0) == pytest.approx(expected, abs=1e-15)
+    assert fd.total_variation_normal(0.0, 1.0, 40.0, 1.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="`sigma_q` must be positive"):
+        fd.total_variation_normal(0.0, 1.0, 0.0, 0.0)
+
+
+@given(st.floats(-3, 3), st.floats(0.2, 3), st.floats(-3, 3), st.floats(0.2, 3))
+def test_total_variation_normal_properties(mu_p, s_p, mu_q, s_q):
+    tv = fd.total_variation_normal(mu_p, s_p, mu_q, s_q)
+    kl = kc.kl_normal(mu_p, s_p, mu_q, s_q)
+    h2 = 1 - math.sqrt(2 * s_p * s_q / (s_p**2 + s_q**2)) * math.exp(
+        -((mu_p - mu_q) ** 2) / (4 * (s_p**2 + s_q**2))
+    )
+    assert 0 <= tv <= 1
+    assert tv <= math.sqrt(kl / 2) + 1e-12  # Pinsker
+    assert h2 - 1e-12 <= tv <= math.sqrt(2 * h2) + 1e-12  # Le Cam
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.5, 0.9, 1.5, 2.0])
+def test_alpha_divergence_is_the_f_divergence_of_its_generator(alpha):
+    f = fd.alpha_generator(alpha)
+    assert fd.alpha_divergence(P, Q, alpha) == pytest.approx(fd.f_divergence(P, Q, f), rel=1e-12)
+    direct = (np.sum(P**alpha * Q ** (1 - alpha)) - 1) / (alpha * (alpha - 1))
+    assert fd.alpha_divergence(P, Q, alpha) == pytest.approx(direct, rel=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.5, 0.9, 1.5, 3.0])
+@pytest.mark.parametrize(("mu_p", "s_p", "mu_q", "s_q"), [(0, 1, 1, 1), (0.5, 0.7, -1, 2)])
+def test_alpha_divergence_normal_against_quadrature(alpha, mu_p, s_p, mu_q, s_q):
+    p = tfd.Normal(np.float64(mu_p), np.float64(s_p))
+    q = tfd.Normal(np.float64(mu_q), np.float64(s_q))
+    exact = fd.alpha_divergence_normal(mu_p, s_p, mu_q, s_q, alpha)
+    value = fd.f_divergence_quadrature(p, q, fd.alpha_generator(alpha))
+    assert value == pytest.approx(exact, rel=1e-7)
+
+
+def test_alpha_divergence_limits_and_special_orders():
+    assert fd.alpha_divergence(P, Q, 1 - 1e-7) == pytest.approx(kc.kl_discrete(P, Q), rel=1e-5)
+    assert fd.alpha_divergence(P, Q, 1e-7) == pytest.approx(kc.kl_discrete(Q, P), rel=1e-5)
+    assert fd.alpha_divergence(P, Q, 0.5) == pytest.approx(
+        4 * fd.squared_hellinger(P, Q), rel=1e-12
+    )
+    assert fd.alpha_divergence(P, Q, 2.0) == pytest.approx(fd.chi_square(P, Q) / 2, rel=1e-12)
+    # Mass where q = 0: infinite for α > 1, p·f'(∞) = p/(1 − α) for α < 1.
+    assert fd.alpha_divergence([0.5, 0.5], [1.0, 0.0], 2.0) == math.inf
+    f = fd.alpha_generator(0.5)
+    assert fd.alpha_divergence([0.5, 0.5], [1.0, 0.0], 0.5) == pytest.approx(
+        float(f(0.5)) + 0.5 / (1 - 0.5), rel=1e-12
+    )
+    assert fd.alpha_divergence([1.0, 0.0], [0.0, 1.0], 0.5) == pytest.approx(4.0)
+    assert fd.alpha_divergence_normal(0.0, 3.0, 0.0, 1.0, 2.0) == math.inf
+    with pytest.raises(ValueError, match="`alpha` must differ from 1"):
+        fd.alpha_generator(1.0)
+
+
+@given(probability_vectors(), probability_vectors())
+def test_alpha_divergence_increases_with_renyi(p, q):
+    for alpha in (0.3, 0.7, 1.5):
+        amari, renyi = fd.alpha_divergence(p, q, alpha), fd.renyi(p, q, alpha)
+        assert amari >= -1e-12
+        # The link: one is an increasing function of the other, for each order.
+        assert amari == pytest.approx(
+            math.expm1((alpha - 1) * renyi) / (alpha * (alpha - 1)), rel=1e-9, abs=1e-14
+        )
+        # Same order on every pair: what makes their minimisers the same.
+        uniform = np.full(len(p), 1 / len(p))
+        renyi_u, amari_u = fd.renyi(p, uniform, alpha), fd.alpha_divergence(p, uniform, alpha)
+        assert (renyi <= renyi_u) == (amari <= amari_u) or abs(renyi - renyi_u) < 1e-12
