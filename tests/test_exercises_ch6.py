@@ -72,9 +72,34 @@ def stable(log_w):
     return top + np.log(np.mean(np.exp(log_w - top), axis=0))
 
 
-def test_iwae_right_answers():
+def test_iwae_right_answer():
     assert verdict("ch6-iwae", stable) is None
-    assert verdict("ch6-iwae", lambda w: logsumexp(w, axis=0) - np.log(len(w))) is None
+
+
+def library_logsumexp(w):
+    return logsumexp(w, axis=0) - np.log(len(w))
+
+
+def logaddexp_reduce(w):
+    return np.logaddexp.reduce(w, axis=0) - np.log(len(w))
+
+
+hidden_shortcut = logsumexp  # bound to another name: still found
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        library_logsumexp,
+        logaddexp_reduce,
+        lambda w: hidden_shortcut(w, axis=0) - np.log(len(w)),
+        lambda w: library_logsumexp(w),  # through a helper defined beside it
+    ],
+)
+def test_iwae_rejects_a_library_logsumexp(answer):
+    assert np.allclose(answer(np.zeros((3, 2))), 0.0)  # the values alone are right
+    result = verdict("ch6-iwae", answer)
+    assert result is not None and "yourself" in result, result
 
 
 @pytest.mark.parametrize(
@@ -82,7 +107,7 @@ def test_iwae_right_answers():
     [
         (lambda w: np.log(np.mean(np.exp(w), axis=0)), "underflows"),  # the shortcut
         (lambda w: np.mean(w, axis=0), "ELBO"),
-        (lambda w: logsumexp(w, axis=0), "subtract log K"),
+        (lambda w: stable(w) + np.log(len(w)), "subtract log K"),
         (lambda w: stable(w.T), "axis 0"),
         (lambda w: stable(w) + 0.1, "not right"),
     ],
@@ -115,7 +140,10 @@ def test_active_dims_reference_is_what_the_solution_computes():
 # ------------------------------------------------------------------ ch6-beta-rate
 def test_beta_rate_right_answer_and_mistakes():
     test, train, last_step = ch6_vae.beta_rate_reference()
-    assert test[1] < test[0]  # the rate falls as β grows
+    # what the solution says: the rate falls as β grows, and at β = 3 the code has all
+    # but collapsed (like with like: both models share every other setting)
+    assert test[1] < 0.1 * test[0] and test[0] > 1.0
+    assert test[1] < 0.1
     assert verdict("ch6-beta-rate", list(test)) is None
     assert "swapped" in verdict("ch6-beta-rate", list(test[::-1]))
     assert "training images" in verdict("ch6-beta-rate", list(train))

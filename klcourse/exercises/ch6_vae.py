@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from klcourse.check import register
+from klcourse.exercises._shortcuts import forbidden_calls
 from klcourse.hints import close
 
 # ------------------------------------------------------------------ ch6-elbo-batch
@@ -88,14 +89,26 @@ def _elbo_batch(answer):
 # ------------------------------------------------------------------ ch6-iwae
 
 
+# SciPy's, TensorFlow's, PyTorch's and JAX's log-sum-exp, and NumPy's logaddexp.reduce
+IWAE_FORBIDDEN = {"logsumexp", "reduce_logsumexp", "logaddexp"}
+
+
 @register("ch6-iwae", chapter=6, topic="the importance-weighted bound", points=1)
 def _iwae(answer):
     if not callable(answer):
         return "`answer` should be your function iwae(log_weights)."
+    from scipy.special import logsumexp
+
+    # a library's log-sum-exp returns the same numbers: look at what the code calls
+    shortcuts = forbidden_calls(answer, IWAE_FORBIDDEN, (logsumexp, np.logaddexp))
+    if shortcuts:
+        return (
+            f"`iwae` calls {', '.join(shortcuts)}: write the log-sum-exp trick out yourself "
+            "(subtract the largest log-weight, exponentiate, average, take the log, add it back)."
+        )
     rng = np.random.default_rng(63)
     # log-weights of a 64-pixel image are large and negative: exp underflows to 0
     log_w = rng.normal(0.0, 3.0, (50, 4)) - 800.0
-    from scipy.special import logsumexp
 
     expected = logsumexp(log_w, axis=0) - math.log(50)
     with np.errstate(all="ignore"):
