@@ -127,6 +127,12 @@ def test_normal_closed_form():
     assert "not a number" in verdict("ch1-normal-closed-form", 1.0)
 
 
+def test_normal_closed_form_unanswered():
+    # A stub whose body is still empty returns None; one left as `...` returns Ellipsis.
+    assert "returns nothing" in verdict("ch1-normal-closed-form", lambda *a: None)
+    assert "returns nothing" in verdict("ch1-normal-closed-form", lambda *a: ...)
+
+
 # ---------------------------------------------------------------- ch1-grid-dx
 def grid_kl(lo, hi, dx):
     x = np.arange(lo, hi, dx)
@@ -167,6 +173,11 @@ def test_grid_dx_names_the_mistakes():
 
     assert "q·log(q/p)" in verdict("ch1-grid-dx", reversed_integrand)
     assert "not a number" in verdict("ch1-grid-dx", 0.44)
+
+
+def test_grid_dx_unanswered():
+    assert "returns nothing" in verdict("ch1-grid-dx", lambda lo, hi, dx: None)
+    assert "returns nothing" in verdict("ch1-grid-dx", lambda lo, hi, dx: ...)
 
 
 # ---------------------------------------------------------------- ch1-blocks

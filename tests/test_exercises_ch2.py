@@ -115,6 +115,12 @@ def test_my_kl_mvn():
     assert "kl_divergence" in verdict("ch2-my-kl-mvn", with_tfp)
 
 
+def test_my_kl_mvn_not_a_function_or_unanswered():
+    assert "not a number" in verdict("ch2-my-kl-mvn", 0.5)
+    assert "returns nothing" in verdict("ch2-my-kl-mvn", lambda mu_p, cov_p, mu_q, cov_q: None)
+    assert "returns nothing" in verdict("ch2-my-kl-mvn", lambda *args: ...)
+
+
 # ---------------------------------------------------------------- ch2-shift
 COV = np.array([[1.0, 0.8], [0.8, 1.0]])
 
