@@ -15,6 +15,8 @@ all of that as raw markup. `jupyter_notebook` makes the notebook a student opens
   style) with a References section at the end, formatted by pybtex from references.bib;
 * ``{ref}``, ``{numref}``, ``{doc}``, ``{eq}`` and labels become links and anchors;
   figures become images with their captions; math stays ``$...$`` / ``$$...$$``;
+* an explorer's saved output (the book's version: no BokehJS) becomes a note asking to
+  run the cell (`EXPLORER_PLACEHOLDER`);
 * the hidden Colab set-up cell, the cells the book hides and the solution code inside a
   gated solution are collapsed (``jupyter.source_hidden``; Colab's form view for the
   set-up cell).
@@ -50,6 +52,7 @@ __all__ = ["jupyter_notebook", "convert_folder"]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GLUE_PREFIX = "application/papermill.record/"
 COLAB_TITLE = "#@title Colab set-up: installs klcourse in Colab, does nothing elsewhere\n"
+BIBLIOGRAPHY_ANCHOR = "bibliography"  # the appended References section's anchor
 
 # Admonition directives (docutils and sphinx) and the title each shows by default.
 ADMONITIONS = {
@@ -156,6 +159,8 @@ class _Book:
     titles: dict  # docname -> title
     bib: object  # pybtex BibliographyData or None
     reference_style: str
+    bibliography_pages: frozenset = frozenset()  # docnames holding a {bibliography}
+    baseurl: str = ""  # the published book's URL (html.baseurl), if any
 
 
 def _toc_docnames(toc):
@@ -255,13 +260,16 @@ def _read_book(root, stamp):
     extensions = tuple(sorted(config.get("parse", {}).get("myst_enable_extensions", [])))
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     docs = _toc_docnames(toc)
-    targets, offsets, titles, count = {}, {}, {}, 0
+    targets, offsets, titles, count, bibliography_pages = {}, {}, {}, 0, set()
     for docname in docs:
         path = _doc_path(root, docname)
         if path is None:
             continue
         offsets[docname] = count
-        found, title, count = _scan(_markdown_sources(path), docname, extensions, count)
+        sources = _markdown_sources(path)
+        if re.search(r"^\s*(```|:::)\{bibliography\}", "\n".join(sources), re.M):
+            bibliography_pages.add(docname)
+        found, title, count = _scan(sources, docname, extensions, count)
         targets.update(found)
         titles[docname] = title or docname
     bib = None
@@ -276,7 +284,19 @@ def _read_book(root, stamp):
     style = (config.get("sphinx", {}).get("config", {}) or {}).get(
         "bibtex_reference_style", "label"
     )
-    return _Book(root, extensions, docs, targets, offsets, titles, bib, style)
+    baseurl = str((config.get("html", {}) or {}).get("baseurl") or "").rstrip("/")
+    return _Book(
+        root,
+        extensions,
+        docs,
+        targets,
+        offsets,
+        titles,
+        bib,
+        style,
+        frozenset(bibliography_pages),
+        baseurl,
+    )
 
 
 # ------------------------------------------------------------------ citations
@@ -420,6 +440,8 @@ class _Context:
     figure: int = 0
     pending_solution: str | None = None  # summary of a gated solution that starts
     solution_ended: bool = False
+    bibliography_linked: bool = False  # a {doc} link to the appended references
+    bibliography_heading: str = "References"  # the appended references' heading
 
     def target(self, label):
         if label in self.local:
@@ -436,10 +458,21 @@ class _Context:
         return f"../{target.docname}.md#{label}"
 
     def doc_link(self, docname):
+        """Where a ``{doc}`` link leads from the notebook, or None (text only).
+
+        A chapter: its notebook beside this one. The bibliography page: this notebook's
+        own References section, appended at the end. Another page (MyST Markdown, which
+        Colab cannot open and Jupyter shows raw): the published book's page when
+        ``html.baseurl`` is configured, else no link.
+        """
         if docname.startswith("chapters/") and (self.book.root / f"{docname}.ipynb").exists():
             return f"{pathlib.PurePosixPath(docname).name}.ipynb"
-        path = _doc_path(self.book.root, docname)
-        return f"../{docname}{path.suffix if path else '.md'}"
+        if docname in self.book.bibliography_pages:
+            self.bibliography_linked = True
+            return f"#{BIBLIOGRAPHY_ANCHOR}"
+        if self.book.baseurl:
+            return f"{self.book.baseurl}/{docname}.html"
+        return None
 
 
 def _attach(context, name, mime, data):
@@ -499,7 +532,10 @@ def _role(context, name, content):
             docname = re.sub(r"\.(md|ipynb)$", "", docname)
             docname = str(pathlib.PurePosixPath(*_normalise(docname.split("/"))))
             title = explicit or context.book.titles.get(docname) or docname
-            return f"[{title}]({context.doc_link(docname)})"
+            link = context.doc_link(docname)
+            if link == f"#{BIBLIOGRAPHY_ANCHOR}" and not explicit:
+                title = context.bibliography_heading
+            return f"[{title}]({link})" if link else _escape(title)
         if name == "download":
             return f"[{explicit or target}]({target})"
         found = context.target(target)
@@ -840,13 +876,24 @@ def jupyter_notebook(nb, *, root=ROOT, name=None):
         book.exercise_offset.get(docname, 0),
     )
     context = _Context(book, docname, _glue_data(nb), local)
+    # A chapter with its own "References" section (a list of what it draws on) gets the
+    # full entries under another heading: two "References" in one notebook's table of
+    # contents would be ambiguous.
+    if any(
+        re.search(r"^#{1,6}\s+References\s*$", c.source, re.M)
+        for c in nb.cells
+        if c.cell_type == "markdown"
+    ):
+        context.bibliography_heading = "Bibliography"
     context.exercise = book.exercise_offset.get(docname, 0)
     cells, inside_solution, first_code = [], False, True
     for position, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             _collapse(cell, first_code, inside_solution)
             first_code = False
-            cell.outputs = [o for o in cell.get("outputs", []) if not _glue_only(o)]
+            cell.outputs = [
+                _explorer_placeholder(o) for o in cell.get("outputs", []) if not _glue_only(o)
+            ]
             cells.append(cell)
             continue
         if cell.cell_type != "markdown":
@@ -872,15 +919,39 @@ def jupyter_notebook(nb, *, root=ROOT, name=None):
         if context.attachments:
             cell.attachments = context.attachments
         cells.append(cell)
-    if context.citations:
+    if context.citations or context.bibliography_linked:
+        entries = _bibliography(book, context.citations) if context.citations else ""
         references = nbformat.v4.new_markdown_cell(
-            "## References\n\n" + _bibliography(book, context.citations)
+            f'<a id="{BIBLIOGRAPHY_ANCHOR}"></a>\n## {context.bibliography_heading}\n\n'
+            + (entries or "This chapter cites no work.")
         )
         references.id = "references"
         cells.append(references)
     nb.cells = cells
     nb.metadata.setdefault("colab", {})["toc_visible"] = True
     return nb
+
+
+EXPLORER_PLACEHOLDER = (
+    "Run this cell to open the explorer: it draws in your browser, with no internet needed."
+)
+
+
+def _explorer_placeholder(output):
+    """An explorer's saved output as the book has it (the plot's JSON, no BokehJS, which
+    the book's pages load) shows only "needs BokehJS" in Jupyter; a short note instead.
+    Running the cell makes the full output, BokehJS included (`klcourse.explore`)."""
+    data = output.get("data", {})
+    page = _text(data.get("text/html", ""))
+    if 'class="klcourse-explorer"' not in page or '<script type="text/x-bokehjs">' in page:
+        return output
+    text = _text(data.get("text/plain", "")).strip()
+    note = copy.deepcopy(output)
+    note["data"] = {
+        "text/html": f"<p><em>{html.escape(EXPLORER_PLACEHOLDER)}</em></p>",
+        "text/plain": f"{text}: {EXPLORER_PLACEHOLDER}" if text else EXPLORER_PLACEHOLDER,
+    }
+    return note
 
 
 def _glue_only(output):

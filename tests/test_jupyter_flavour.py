@@ -2,6 +2,7 @@
 plain Jupyter shows (nbconvert's HTML export) of every notebook a student can open."""
 
 import base64
+import copy
 import html
 import json
 import pathlib
@@ -54,6 +55,7 @@ root: intro
 chapters:
   - file: chapters/01_first
   - file: chapters/02_second
+  - file: references
 """
 
 
@@ -95,6 +97,7 @@ def root(tmp_path):
     (tmp_path / "_toc.yml").write_text(TOC)
     (tmp_path / "references.bib").write_text(BIB)
     (tmp_path / "intro.md").write_text("# The intro page\n")
+    (tmp_path / "references.md").write_text("# References\n\n```{bibliography}\n```\n")
     (tmp_path / "chapters").mkdir()
     first = notebook(
         SETUP,
@@ -281,18 +284,61 @@ def test_labels_refs_equations_docs_and_citations(root):
         "By [(1)](#eq-energy), see [2.1 Here](#sec-two), "
         "[the section](01_first.ipynb#sec-one),\n"
         "[Exercise 1](01_first.ipynb#ex-one), [1. First chapter](01_first.ipynb), "
-        "[The intro page](../intro.md) and\n"
+        "The intro page and\n"
         "Kullback and Leibler [1951]; also [Kullback and Leibler, 1951, One et al., 2020], "
         "$x^2$,\nH<sub>2</sub>O."
     )
     assert nb.cells[-1].source == (
-        "## References\n\n"
+        '<a id="bibliography"></a>\n## References\n\n'
         "- Solomon Kullback and Richard A. Leibler. On information and sufficiency. "
         "*The Annals of Mathematical Statistics*, 22(1):79–86, 1951. "
         "[doi:10.1214/aoms/1177729694](https://doi.org/10.1214/aoms/1177729694).\n"
         "- Ann One, Bob Two, and Cy Three. A note (with parentheses). "
         "Blog post, http://example.org/x, 2020."
     )
+
+
+def test_doc_links_lead_where_jupyter_and_colab_can_follow(root):
+    # A MyST page (the intro) cannot be opened from Colab and shows raw in Jupyter: no
+    # link, unless the book's URL is configured. The bibliography page becomes the
+    # notebook's own appended references; a chapter with its own "References" section
+    # gets them under another heading, not a second "References".
+    nb = convert(
+        root,
+        "See {doc}`../intro` and {cite:t}`kullback1951`.",
+        "## References\n\nFull entries on the {doc}`../references` page.",
+    )
+    text, own, appended = markdown(nb)
+    assert text == "See The intro page and Kullback and Leibler [1951]."
+    assert own == "## References\n\nFull entries on the [Bibliography](#bibliography) page."
+    assert appended.startswith('<a id="bibliography"></a>\n## Bibliography\n\n- Solomon')
+    assert sum(re.search(r"^#+ References$", t, re.M) is not None for t in markdown(nb)) == 1
+    with (root / "_config.yml").open("a") as config:
+        config.write("html:\n  baseurl: https://example.org/book/\n")
+    (text,) = markdown(convert(root, "See {doc}`../intro`."))
+    assert text == "See [The intro page](https://example.org/book/intro.html)."
+
+
+def test_explorer_outputs_of_the_book_ask_to_run_the_cell(root):
+    book_output = nbformat.v4.new_output(
+        "execute_result",
+        data={
+            "text/html": '<div class="klcourse-explorer" data-explorer="fits"><script>'
+            "querySelectorAll(\"script[type='text/x-bokehjs']\")</script></div>",
+            "text/plain": "<klcourse explorer: fits>",
+        },
+        execution_count=3,
+    )
+    inline = copy.deepcopy(book_output)
+    inline["data"]["text/html"] += '<script type="text/x-bokehjs">/* BokehJS */</script>'
+    nb = convert(root, ("kc.explore.fits()", [], [book_output]), ("again", [], [inline]))
+    first, second = [c.outputs for c in nb.cells if c.cell_type == "code"][1:]
+    assert first[0]["data"]["text/html"] == (
+        f"<p><em>{jupyter_flavour.EXPLORER_PLACEHOLDER}</em></p>"
+    )
+    assert "Run this cell" in first[0]["data"]["text/plain"]
+    assert "BokehJS" not in json.dumps(first[0]["data"])
+    assert second == [inline]  # an output that works in Jupyter is kept
 
 
 def test_figure_directive_embeds_the_image(root):
@@ -424,7 +470,30 @@ def test_full_edition_notebooks_show_no_myst_and_every_glued_number(chapter):
     flavoured = nbformat.read(NOTEBOOKS / chapter.name, as_version=4)
     expected = sum(len(glued_numbers(c.source)) for c in source.cells if c.cell_type == "markdown")
     assert check_students_see_no_myst(flavoured, source) == expected > 0
-    assert flavoured.cells[-1].source.startswith("## References")
+    assert re.search(r"^## (References|Bibliography)$", flavoured.cells[-1].source, re.M)
+
+
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
+def test_chapter_7_links_its_own_references_and_has_one_references_heading():
+    name = "07_kl_in_training.ipynb"
+    flavoured = jupyter_notebook(nbformat.read(ROOT / "chapters" / name, as_version=4), name=name)
+    text = "\n".join(markdown(flavoured))
+    assert "references.md" not in text and "{bibliography}" not in text
+    assert len(re.findall(r"^#+ References\s*$", text, re.M)) == 1
+    assert "[Bibliography](#bibliography)" in text
+    assert flavoured.cells[-1].source.startswith('<a id="bibliography"></a>\n## Bibliography')
+
+
+MAX_NOTEBOOK_BYTES = 3 * 2**20  # issue 20: every notebook stays under 3 MiB
+
+
+@pytest.mark.parametrize(
+    "path",
+    CHAPTERS + sorted(NOTEBOOKS.glob("*.ipynb")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_notebooks_are_under_3_mib(path):
+    assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name}: {path.stat().st_size} bytes"
 
 
 def student_notebooks():
