@@ -159,15 +159,29 @@ def _probs(space, probs, name="probs"):
 def token_log_probs(space, logits):
     r"""Log-probability of every token of every sequence, :math:`\log\pi(y_t \mid y_{<t})`.
 
+    .. math:: \log\pi(y_t\mid y_{<t}) = \ell_{j, y_t} - \log\sum_v e^{\ell_{j, v}},
+              \qquad j = \text{the row of the prefix } y_{<t}
+
+    the softmax of the prefix's row of logits (chapter 7, section 7.2). Summed over
+    ``t`` they give `log_probs`, the chain rule of probability.
+
     Args:
       space: a `SequenceSpace`.
       logits: ``[num_prefixes, vocab_size]`` array-like.
 
     Returns:
-      ``numpy.ndarray`` ``[num_sequences, length]``.
+      ``numpy.ndarray`` ``[num_sequences, length]`` of float64 log-probabilities;
+      entry ``[i, t]`` belongs to token ``t`` of sequence ``space.sequences[i]``.
 
     Raises:
       TypeError, ValueError: if ``logits`` is not numeric, finite and of that shape.
+
+    Examples:
+      >>> space = SequenceSpace(2, 2)
+      >>> token_log_probs(space, np.zeros((3, 2))).shape
+      (4, 2)
+      >>> bool(np.allclose(token_log_probs(space, np.zeros((3, 2))), np.log(0.5)))  # uniform
+      True
     """
     log_softmax = scipy.special.log_softmax(_logits(space, logits), axis=-1)
     return log_softmax[space.prefix_index, space.sequences]
@@ -401,7 +415,13 @@ def token_kls(space, logits, ref_logits):
 
 
 def sample_sequences(probs, num_samples, seed):
-    """Indices of ``num_samples`` sequences drawn from ``probs`` (NumPy's seeded generator).
+    r"""Indices of ``num_samples`` sequences drawn from ``probs`` (NumPy's seeded generator).
+
+    .. math:: y_1, \dots, y_n \overset{\text{iid}}{\sim} \pi,\qquad
+              P(y_i = s) = \pi(s)
+
+    the draws of a sampled KL estimate (chapter 7, section 7.3). The same seed gives
+    the same draws.
 
     Args:
       probs: probability vector over the sequences of a space.
@@ -409,10 +429,15 @@ def sample_sequences(probs, num_samples, seed):
       seed: non-negative ``int``.
 
     Returns:
-      ``int`` array ``[num_samples]`` of sequence indices.
+      ``int`` array ``[num_samples]`` of sequence indices (rows of ``space.sequences``).
 
     Raises:
       TypeError, ValueError: for invalid probabilities, counts or seeds.
+
+    Examples:
+      >>> draws = sample_sequences([0.0, 0.25, 0.75], 1000, seed=0)
+      >>> draws.shape, bool(np.all(draws != 0)), bool(abs(np.mean(draws == 2) - 0.75) < 0.05)
+      ((1000,), True, True)
     """
     probs = _validate.probability_vectors(probs, "probs", axis=-1)
     num_samples = _validate.positive_int(num_samples, "num_samples")
@@ -442,10 +467,21 @@ def estimator_values(space, logits, ref_logits, estimator, *, per_token=True):
       per_token: see above (ignored for ``"analytic"``).
 
     Returns:
-      ``numpy.ndarray`` ``[num_sequences]``.
+      ``numpy.ndarray`` ``[num_sequences]``: the estimator's value on each sequence.
 
     Raises:
       TypeError, ValueError: for invalid logits or an unknown ``estimator``.
+
+    Examples:
+      Per-token k1 and k3 and the analytic sum are unbiased for the sequence KL; per-token
+      k2 is not (chapter 7, section 7.3):
+
+      >>> space, rng = SequenceSpace(2, 3), np.random.default_rng(0)
+      >>> a, b = rng.normal(size=(7, 2)), rng.normal(size=(7, 2))
+      >>> p, exact = np.exp(log_probs(space, a)), token_kls(space, a, b)[0].sum()
+      >>> [bool(np.isclose(p @ estimator_values(space, a, b, k), exact))
+      ...  for k in ("k1", "k2", "k3", "analytic")]
+      [True, False, True, True]
     """
     _validate.one_of(estimator, "estimator", (*KL_ESTIMATORS, "analytic"))
     if estimator == "analytic":
@@ -466,12 +502,30 @@ def score_vectors(space, logits):
       space: a `SequenceSpace`.
       logits: ``[num_prefixes, vocab_size]``.
 
+    .. math:: \frac{\partial\log\pi(y_t\mid y_{<t})}{\partial\theta_{j, v}}
+              = [j = \text{row of } y_{<t}]\,\big([v = y_t] - \pi(v\mid j)\big)
+
+    (chapter 4's score, chapter 7, section 7.4).
+
+    Args:
+      space: a `SequenceSpace`.
+      logits: ``[num_prefixes, vocab_size]``.
+
     Returns:
       ``numpy.ndarray`` ``[num_sequences, length, num_prefixes, vocab_size]``; summing
       over axis 1 gives :math:`\nabla_\theta\log\pi_\theta(y)`.
 
     Raises:
       TypeError, ValueError: for invalid logits.
+
+    Examples:
+      >>> space = SequenceSpace(3, 1)
+      >>> score_vectors(space, np.zeros((1, 3)))[0, 0].round(3).tolist()  # answer 0
+      [[0.667, -0.333, -0.333]]
+      >>> logits = np.log([[0.2, 0.3, 0.5]])
+      >>> p = np.exp(log_probs(space, logits))
+      >>> bool(np.allclose(np.einsum("s,stpv->pv", p, score_vectors(space, logits)), 0))
+      True
     """
     conditionals = scipy.special.softmax(_logits(space, logits), axis=-1)
     scores = np.zeros((space.num_sequences, space.length, *conditionals.shape))
@@ -503,6 +557,21 @@ def estimator_gradients(space, logits, ref_logits, estimator, *, per_token=True)
 
     Raises:
       TypeError, ValueError: for invalid logits or an unknown ``estimator``.
+
+    Examples:
+      Per sequence, k1's expected gradient is 0, k2's that of KL(π‖π_ref) and k3's that
+      of the forward KL(π_ref‖π) (chapter 7, section 7.4):
+
+      >>> space, rng = SequenceSpace(2, 2), np.random.default_rng(0)
+      >>> a, b = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+      >>> p = np.exp(log_probs(space, a))
+      >>> def expected(k):
+      ...     grads = estimator_gradients(space, a, b, k, per_token=False)
+      ...     return np.einsum("s,spv->pv", p, grads)
+      >>> (bool(np.allclose(expected("k1"), 0)),
+      ...  bool(np.allclose(expected("k2"), kl_gradient(space, a, b, "reverse"))),
+      ...  bool(np.allclose(expected("k3"), kl_gradient(space, a, b, "forward"))))
+      (True, True, True)
     """
     _validate.one_of(estimator, "estimator", KL_ESTIMATORS)
     log_r = token_log_probs(space, ref_logits) - token_log_probs(space, logits)
@@ -530,10 +599,23 @@ def reinforce_gradients(space, logits, token_rewards):
       token_rewards: ``[num_sequences, length]`` reward of each token of each sequence.
 
     Returns:
-      ``numpy.ndarray`` ``[num_sequences, num_prefixes, vocab_size]``.
+      ``numpy.ndarray`` ``[num_sequences, num_prefixes, vocab_size]``: :math:`g(y)` of
+      each sequence; weight by :math:`\pi_\theta(y)` and sum for the expected gradient.
 
     Raises:
       TypeError, ValueError: for invalid logits or rewards of the wrong shape.
+
+    Examples:
+      With k1 as each token's reward, the expected gradient is exactly
+      :math:`\nabla\mathrm{KL}(\pi_\theta\|\pi_\mathrm{ref})` (chapter 7, section 7.4):
+
+      >>> space, rng = SequenceSpace(2, 2), np.random.default_rng(0)
+      >>> a, b = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+      >>> k1 = token_log_probs(space, a) - token_log_probs(space, b)
+      >>> g = np.einsum("s,spv->pv", np.exp(log_probs(space, a)),
+      ...               reinforce_gradients(space, a, k1))
+      >>> bool(np.allclose(g, kl_gradient(space, a, b, "reverse")))
+      True
     """
     token_rewards = _validate.as_float_array(token_rewards, "token_rewards")
     if token_rewards.shape != space.sequences.shape:
@@ -602,10 +684,25 @@ def kl_gradient(space, logits, ref_logits, direction="reverse"):
       direction: ``"reverse"`` or ``"forward"``.
 
     Returns:
-      ``numpy.ndarray`` ``[num_prefixes, vocab_size]``.
+      ``numpy.ndarray`` ``[num_prefixes, vocab_size]``, the gradient in each logit.
 
     Raises:
       TypeError, ValueError: for invalid logits or an unknown ``direction``.
+
+    Examples:
+      Against a central finite difference in one logit:
+
+      >>> space, rng = SequenceSpace(2, 2), np.random.default_rng(0)
+      >>> a, b = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+      >>> q = np.exp(log_probs(space, b))
+      >>> def kl(logits):
+      ...     p = np.exp(log_probs(space, logits))
+      ...     return p @ np.log(p / q)
+      >>> step = np.zeros((3, 2))
+      >>> step[1, 0] = 1e-6
+      >>> numeric = (kl(a + step) - kl(a - step)) / 2e-6
+      >>> bool(np.isclose(kl_gradient(space, a, b)[1, 0], numeric, rtol=1e-6))
+      True
     """
     _validate.one_of(direction, "direction", ("reverse", "forward"))
     log_p, log_ref = log_probs(space, logits), log_probs(space, ref_logits)
@@ -906,9 +1003,14 @@ _STUDENT_LOSSES = ("forward", "reverse", "jsd")
 def fit_student(teacher, loss, starts, *, beta=0.5):
     r"""Fit a `bump_distribution` student to a teacher distribution, from several starts.
 
-    ``loss`` is ``"forward"`` (KL(teacher‖student), classic distillation),
-    ``"reverse"`` (KL(student‖teacher), as in MiniLLM) or ``"jsd"``
-    (`generalised_jsd` (teacher, student, ``beta``)). Each start (μ, σ) is polished by
+    .. math:: \min_{\mu, \sigma} D\big(p, s_{\mu,\sigma}\big),\qquad
+              s_{\mu,\sigma}(i) \propto \exp\Big(-\tfrac12\big(\tfrac{i - \mu}{\sigma}
+              \big)^2\Big)
+
+    over the student's two parameters (chapter 7, section 7.7). ``loss`` is
+    ``"forward"`` (KL(teacher‖student), classic distillation), ``"reverse"``
+    (KL(student‖teacher), as in MiniLLM) or ``"jsd"`` (`generalised_jsd` (teacher,
+    student, ``beta``)). Each start (μ, σ) is polished by
     Nelder-Mead in (μ, log σ), to about 1e-9 in the parameters.
 
     Args:
@@ -918,10 +1020,21 @@ def fit_student(teacher, loss, starts, *, beta=0.5):
       beta: the JSD weight (only for ``"jsd"``).
 
     Returns:
-      ``list`` of ``(mean, scale, value)`` per start, in the order given.
+      ``list`` of ``(mean, scale, value)`` per start, in the order given: the fitted
+      μ and σ (``float``) and the divergence reached, in nats.
 
     Raises:
       TypeError, ValueError: for an invalid teacher, loss name or start.
+
+    Examples:
+      The forward-KL student spreads over the three bumps; the best reverse-KL one sits
+      on the heaviest:
+
+      >>> teacher, starts = three_bump_teacher()
+      >>> forward = fit_student(teacher, "forward", starts[-1:])[0]
+      >>> reverse = min(fit_student(teacher, "reverse", starts), key=lambda fit: fit[2])
+      >>> bool(forward[1] > 3), round(reverse[0]), bool(reverse[1] < 2)
+      (True, 4, True)
     """
     teacher = _validate.probability_vectors(teacher, "teacher", axis=-1)
     _validate.one_of(loss, "loss", _STUDENT_LOSSES)
@@ -955,6 +1068,10 @@ def toy_bandit():
     The chapter defines them in the open and asserts that they equal these; the
     exercise checkers use this function, so both see the same problem.
 
+    Returns:
+      ``(ref_probs, reward)``: two float64 ``numpy`` arrays ``[5]``, the reference
+      policy π_ref (it sums to 1) and each answer's reward (answer 3 is the best).
+
     Examples:
       >>> ref, reward = toy_bandit()
       >>> float(ref.sum()), int(reward.argmax())
@@ -968,6 +1085,11 @@ def tiny_language_model():
 
     Three tokens, answers of four; random reference logits (seed 1); the reward is 1 if
     an answer ends with the token it starts with, plus 0.25 for every token 0 (``a``).
+
+    Returns:
+      ``(space, ref_logits, reward)``: ``SequenceSpace(3, 4)`` (81 answers, 40
+      prefixes), the reference policy's logits ``[40, 3]`` (``numpy`` float64) and the
+      reward of each answer ``[81]`` (float64, from 0 to 2).
 
     Examples:
       >>> space, ref_logits, reward = tiny_language_model()
@@ -983,6 +1105,9 @@ def tiny_language_model():
 
 def three_bump_teacher(num_tokens=24):
     """Chapter 7's distillation teacher: bumps at tokens 4, 11, 18 weighing 0.5, 0.3, 0.2.
+
+    Args:
+      num_tokens: ``int`` > 18, the vocabulary size (24 in the chapter).
 
     Returns:
       ``(teacher, starts)``: the ``[num_tokens]`` probabilities and the four (μ, σ)
