@@ -70,6 +70,14 @@ def test_watershed():
     assert "one finite number" in verdict("ch3-watershed", float("nan"))
 
 
+@pytest.mark.slow  # tiers: seconds of work; `make unit` skips it
+def test_watershed_start_too_far_out():
+    # From 100, Adam's steps of about the learning rate cannot reach either mode in
+    # 1500 steps: neither fit settles, and the hint says so.
+    assert ch3._mode(ch3.reverse_fit_end(100.0)) is None
+    assert "not settled on either mode" in verdict("ch3-watershed", 100.0)
+
+
 # ---------------------------------------------------------------- ch3-fit-loop
 def make_loop(
     *,
@@ -111,6 +119,26 @@ def make_loop(
     return my_mle_fit
 
 
+def nan_from(step):
+    """The right loop, but its losses turn NaN from ``step`` on (0: from the start)."""
+
+    def my_mle_fit(q, data, num_steps, learning_rate):
+        losses = make_loop()(q, data, num_steps, learning_rate)
+        return losses[:step] + [float("nan")] * (num_steps - step)
+
+    return my_mle_fit
+
+
+def offset_loss(q, data, num_steps, learning_rate):
+    # minimises -mean log q + 1: same steps, but not the loss the exercise asks for
+    return [loss + 1.0 for loss in make_loop()(q, data, num_steps, learning_rate)]
+
+
+def fits_a_copy(q, data, num_steps, learning_rate):
+    # the right losses, from a fresh Normal of its own: the q it was given never moves
+    return make_loop()(ch3._fresh_normal(), data, num_steps, learning_rate)
+
+
 def shortcut(q, data, num_steps, learning_rate):
     trace = kc.fit(q, data, divergence="forward", num_steps=num_steps, learning_rate=learning_rate)
     return list(trace.loss[:-1])
@@ -129,6 +157,12 @@ def shortcut(q, data, num_steps, learning_rate):
         (make_loop(outside_tape=True), "inside the"),
         (lambda q, data, n, lr: [0.0] * (n + 1), "returned 201 losses"),
         (3.0, "should be your function"),
+        (nan_from(0), "first loss is inf or NaN"),
+        (nan_from(50), "losses turn inf or NaN"),
+        (offset_loss, "first loss is not the negative mean log-likelihood"),
+        (lambda q, data, n, lr: None, "list of losses, one number per step"),
+        (lambda q, data, n, lr: ["low"] * n, "list of losses, one number per step"),
+        (fits_a_copy, "did not end at the maximum-likelihood values"),
     ],
 )
 def test_fit_loop(answer, expected_hint):
