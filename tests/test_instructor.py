@@ -156,6 +156,51 @@ def test_student_book_has_no_path_to_solutions(editions):
         )
 
 
+def test_students_page_of_the_student_book_speaks_to_students(editions):
+    student, _ = editions
+    page = normalise((student / "html" / "students.html").read_text())
+    assert "Your instructor tells you where to open the notebooks" in page
+    assert "download button" in page
+    assert not re.search(r"solutions?[^.]*collapsed", page, re.I), "no solutions here"
+    assert "rocket" not in page.lower() and "Binder" not in page  # no launch buttons
+    assert 'pip install "klcourse"' in page  # the package, not the course repository
+
+
+# The course repository holds the solutions: nothing of the student edition may name it
+# (pages, downloadable notebooks, search index, the set-up cells, the build's sources).
+COURSE_REPOSITORY = re.compile(r"github\.com[/:]+klcourse/klcourse|klcourse/klcourse\.git", re.I)
+
+
+def test_student_edition_never_names_the_course_repository(editions):
+    student, _ = editions
+    named = [
+        path.relative_to(student).as_posix()
+        for path in student.rglob("*")
+        if path.is_file()
+        and path.suffix in TEXT_SUFFIXES | {".yml", ".py"}
+        and COURSE_REPOSITORY.search(path.read_text(errors="ignore"))
+    ]
+    assert not named, f"the course repository (with solutions) is named in {named}"
+    for path in (student / "student-notebooks" / "chapters").glob("*.ipynb"):
+        setup = nbformat.read(path, as_version=4).cells[0].source
+        assert '"klcourse"]' in setup, (path.name, setup)
+
+
+def test_package_source_goes_into_the_setup_cell_and_the_students_page():
+    chapter = nbformat.read(CHAPTERS[0], as_version=4)
+    wheel = "klcourse @ https://example.org/dist/klcourse-1.0-py3-none-any.whl"
+    made = instructor.edition.with_package_source(chapter, wheel)
+    assert f'"{wheel}"' in made.cells[0].source
+    assert "git+" not in made.cells[0].source and "git+" in chapter.cells[0].source
+    assert made.cells[1:] == chapter.cells[1:]
+    page = instructor.edition.student_landing_page((ROOT / "students.md").read_text(), wheel)
+    assert f'pip install "{wheel}"' in page and "@PACKAGE@" not in page
+    assert not COURSE_REPOSITORY.search(page)
+    for bad in ("", "a\nb"):
+        with pytest.raises(ValueError, match="package_source"):
+            instructor.edition.with_package_source(chapter, bad)
+
+
 def test_student_config_with_a_repository_points_there():
     import yaml
 

@@ -4,6 +4,7 @@ Run it in the course folder (or pass ``--course``)::
 
     python -m klcourse.instructor book [--out DIR]
     python -m klcourse.instructor student [--out _build/student] [--repository-url URL]
+        [--package-source REQUIREMENT]
     python -m klcourse.instructor grade SUBMISSIONS [--chapters 01 02] [--jobs N] [--resume]
     python -m klcourse.instructor index
     python -m klcourse.instructor nbgrader-metadata chapters/*.ipynb [--check]
@@ -30,6 +31,12 @@ def main(argv=None):
     student.add_argument("--repository-url", default=None)
     student.add_argument("--repository-path", default="")
     student.add_argument("--repository-branch", default="main")
+    student.add_argument(
+        "--package-source",
+        default=edition.DEFAULT_PACKAGE_SOURCE,
+        help="pip requirement the student notebooks install (default: klcourse); "
+        "never the course repository, which holds the solutions",
+    )
     student.add_argument("--no-html", action="store_true")
     grading_ = commands.add_parser("grade", help="grade a folder of submissions")
     grading_.add_argument("submissions")
@@ -63,6 +70,7 @@ def main(argv=None):
             repository_url=args.repository_url,
             repository_path=args.repository_path,
             repository_branch=args.repository_branch,
+            package_source=args.package_source,
             build_html=not args.no_html,
         )
         print(f"Student notebooks: {out / edition.NOTEBOOKS}")

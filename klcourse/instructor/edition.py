@@ -12,9 +12,19 @@ switched off, so none opens the full edition's notebooks with their solutions) a
 student notebooks are in ``<out>/student-notebooks/``; with an instructor's repository
 (``repository_url``), the buttons open that repository, which should hold the contents
 of ``<out>/student-notebooks/`` at ``repository_path``.
+
+What the student notebooks install: the Colab set-up cell of each chapter installs
+``klcourse @ git+<the course repository>``, the full repository with every solution.
+In the student edition it installs ``package_source`` instead (`with_package_source`):
+a pip requirement the instructor gives (``--package-source``), by default ``klcourse``
+(the package from the index pip uses). It must name the package only: a wheel's URL, an
+index name, or a repository that holds ``klcourse/`` and no ``chapters/``. The student
+pages show the same requirement wherever they tell students what to ``pip install``
+(``@PACKAGE@`` in a ``student-only`` block).
 """
 
 import copy
+import json
 import pathlib
 import re
 import shutil
@@ -22,12 +32,59 @@ import subprocess
 
 from klcourse.instructor import course
 
-__all__ = ["student_notebook", "build_student_edition", "STUB", "NOTEBOOKS"]
+__all__ = [
+    "student_notebook",
+    "with_package_source",
+    "build_student_edition",
+    "STUB",
+    "NOTEBOOKS",
+    "DEFAULT_PACKAGE_SOURCE",
+]
 
 # A stub that is valid at top level and as a function body, and displays nothing.
 STUB = "# YOUR CODE HERE\npass"
 NOTEBOOKS = "student-notebooks"  # the folder of the build that students open
 INSTRUCTOR_PAGES = ("instructors", "exercises")
+DEFAULT_PACKAGE_SOURCE = "klcourse"  # what students pip-install: the package, no solutions
+PACKAGE_PLACEHOLDER = "@PACKAGE@"  # in the pages' student-only blocks
+# The requirement the chapters' Colab set-up cell installs: "klcourse" or "klcourse @ URL",
+# the last item of its pip command's list (not the `find_spec("klcourse")` before it).
+_SETUP_REQUIREMENT = re.compile(
+    r"""(?P<quote>["'])klcourse(?:\s*@[^"'\n]*)?(?P=quote)(?=,?\s*\])"""
+)
+
+
+def _check_package_source(package_source):
+    if not package_source or not package_source.strip() or "\n" in package_source:
+        raise ValueError(f"`package_source` must be one pip requirement; got {package_source!r}")
+    return package_source.strip()
+
+
+def with_package_source(notebook, package_source=DEFAULT_PACKAGE_SOURCE):
+    """The notebook with its Colab set-up cell installing ``package_source`` (a new object).
+
+    Args:
+      notebook: an ``nbformat.NotebookNode`` whose first code cell is the set-up cell.
+      package_source: a pip requirement for the ``klcourse`` package.
+
+    Returns:
+      ``nbformat.NotebookNode``.
+
+    Raises:
+      ValueError: the set-up cell names no ``klcourse`` requirement to replace.
+    """
+    package_source = _check_package_source(package_source)
+    notebook = copy.deepcopy(notebook)
+    setup = next((c for c in notebook.cells if c.cell_type == "code"), None)
+    if setup is None or "Colab set-up" not in setup.source:
+        return notebook
+    source, count = _SETUP_REQUIREMENT.subn(
+        lambda _: json.dumps(package_source, ensure_ascii=False), setup.source
+    )
+    if count != 1:
+        raise ValueError(f"the Colab set-up cell names {count} klcourse requirements, not 1")
+    setup.source = source
+    return notebook
 
 
 def _is_gate(cell, name):
@@ -147,14 +204,21 @@ def _student_config(config, repository_url, repository_path, repository_branch):
     return config
 
 
-def student_landing_page(text):
+def student_landing_page(text, package_source=DEFAULT_PACKAGE_SOURCE):
     """A page of the student book: instructor-only parts out, student-only parts in.
 
     ``<!-- instructor-only -->`` ... ``<!-- /instructor-only -->`` is removed;
-    ``<!-- student-only`` ... ``-->`` (a comment in the full edition) is shown.
+    ``<!-- student-only`` ... ``-->`` (a comment in the full edition) is shown, with
+    ``@PACKAGE@`` replaced by ``package_source``.
     """
+    package_source = _check_package_source(package_source)
     text = re.sub(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?", "", text, flags=re.S)
-    return re.sub(r"<!-- student-only\n(.*?)-->\n?", r"\1", text, flags=re.S)
+    return re.sub(
+        r"<!-- student-only\n(.*?)-->\n?",
+        lambda m: m.group(1).replace(PACKAGE_PLACEHOLDER, package_source),
+        text,
+        flags=re.S,
+    )
 
 
 def build_student_edition(
@@ -164,6 +228,7 @@ def build_student_edition(
     repository_url=None,
     repository_path="",
     repository_branch="main",
+    package_source=DEFAULT_PACKAGE_SOURCE,
     build_html=True,
 ):
     """Write the student notebooks and build the student HTML book.
@@ -179,6 +244,8 @@ def build_student_edition(
         contents, for the launch and repository buttons; default: no such buttons.
       repository_path: where in that repository (``path_to_book``); default its root.
       repository_branch: its branch.
+      package_source: the pip requirement the notebooks' Colab set-up cell installs and
+        the students' page names (see the module docstring); default ``klcourse``.
       build_html: also build the HTML book (`course.book_command`).
 
     Returns:
@@ -187,6 +254,7 @@ def build_student_edition(
     import nbformat
     import yaml
 
+    package_source = _check_package_source(package_source)
     root, out = pathlib.Path(root).resolve(), pathlib.Path(out).resolve()
     source = out / "source"
     if out.exists():
@@ -195,6 +263,7 @@ def build_student_edition(
     (out / NOTEBOOKS / "chapters").mkdir(parents=True)
     for path in course.chapters(root):
         student = student_notebook(nbformat.read(path, as_version=4))
+        student = with_package_source(student, package_source)
         nbformat.write(student, source / "chapters" / path.name)
         flavoured = for_students_to_open(student, root, path.name)
         nbformat.write(flavoured, out / NOTEBOOKS / "chapters" / path.name)
@@ -203,7 +272,7 @@ def build_student_edition(
     pages = {c["file"] for part in toc["parts"] for c in part["chapters"]} | {toc["root"]}
     for page in pages - {f"chapters/{p.stem}" for p in course.chapters(root)}:
         (source / f"{page}.md").parent.mkdir(parents=True, exist_ok=True)
-        text = student_landing_page((root / f"{page}.md").read_text())
+        text = student_landing_page((root / f"{page}.md").read_text(), package_source)
         (source / f"{page}.md").write_text(text)
     for name in config.get("bibtex_bibfiles", []) + [config.get("html", {}).get("favicon")]:
         if name:
