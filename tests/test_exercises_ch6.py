@@ -1,5 +1,7 @@
 """Chapter 6's checkers: the right answer passes; each named mistake and shortcut gets its hint."""
 
+import pickle
+
 import numpy as np
 import pytest
 from scipy.special import logsumexp
@@ -57,6 +59,12 @@ def test_elbo_batch_right_answer():
 def test_elbo_batch_mistakes(mistake, hint):
     result = verdict("ch6-elbo-batch", lambda *args: elbo_batch(*args, mistake=mistake))
     assert result is not None and hint in result, result
+
+
+def test_elbo_batch_problem_pickles():  # `make grade` sends the arguments to a sandbox
+    problem = ch6_vae._elbo_problem(61)
+    again = pickle.loads(pickle.dumps(problem))
+    assert np.array_equal(again[4](problem[1]), problem[4](problem[1]))
 
 
 def test_elbo_batch_rejects_a_hard_coded_number_and_non_functions():

@@ -16,6 +16,17 @@ from klcourse.hints import close
 # ------------------------------------------------------------------ ch6-elbo-batch
 
 
+class _LinearDecoder:
+    """The checker's decoder, z ↦ z·W + b: a module-level class (not a lambda) so that it
+    pickles, as grading in a sandbox requires."""
+
+    def __init__(self, weights, bias):
+        self.weights, self.bias = weights, bias
+
+    def __call__(self, z):
+        return np.asarray(z) @ self.weights + self.bias
+
+
 def _elbo_problem(seed, batch=7, latent=3, pixels=10):
     """(x, mu, log_var, eps, logits_fn): a small batch and a linear decoder."""
     rng = np.random.default_rng(seed)
@@ -24,7 +35,7 @@ def _elbo_problem(seed, batch=7, latent=3, pixels=10):
     log_var = rng.normal(-1.0, 0.5, (batch, latent))
     eps = rng.normal(0.0, 1.0, (batch, latent))
     weights, bias = rng.normal(0.0, 1.5, (latent, pixels)), rng.normal(0.0, 0.5, pixels)
-    return x, mu, log_var, eps, lambda z: np.asarray(z) @ weights + bias
+    return x, mu, log_var, eps, _LinearDecoder(weights, bias)
 
 
 def _elbo_variant(x, mu, log_var, eps, logits_fn, mistake=None):
