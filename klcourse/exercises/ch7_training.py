@@ -14,6 +14,7 @@ import scipy.special
 from klcourse import policy
 from klcourse.check import register
 from klcourse.divergence import kl_discrete
+from klcourse.exercises._shortcuts import forbidden_calls
 from klcourse.hints import close
 
 TARGET_KL = 0.25
@@ -77,15 +78,10 @@ def _expected_gradient(space, logits, ref_logits, estimator, per_token, weights=
 
 
 def _calls(function, name):
-    """Whether ``function`` (or a function nested in it) refers to ``name``."""
-    code = getattr(function, "__code__", None)
-    stack = [code] if code is not None else []
-    while stack:
-        code = stack.pop()
-        if name in code.co_names:
-            return True
-        stack.extend(c for c in code.co_consts if hasattr(c, "co_names"))
-    return False
+    """Whether ``function`` (nested code and helpers beside it too) refers to ``name``.
+
+    Through `_shortcuts.forbidden_calls`, so that it works in a grading sandbox too."""
+    return bool(forbidden_calls(function, {name}))
 
 
 @register("ch7-grpo-k3", chapter=7, topic="per-token k3 as a loss", points=2)

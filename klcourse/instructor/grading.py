@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import pathlib
-import pickle
 import re
 import threading
 import time
@@ -161,8 +160,13 @@ def written_answers(submission, exercises):
 
 
 # ------------------------------------------------------------------ functions
-class FunctionTimeout(Exception):
-    """A submitted function did not return in time (or its sandbox ended)."""
+class FunctionTimeout(BaseException):  # noqa: N818
+    """A submitted function did not return in time (or its sandbox ended).
+
+    A ``BaseException``, so that a checker's ``except Exception`` (which turns what a
+    student's function raises into a hint) lets it through: the verdict is then "could
+    not run", not "wrong".
+    """
 
 
 class SubmissionError(Exception):
@@ -173,9 +177,11 @@ class CallServer:
     """A sandboxed `klcourse.instructor.callserver`, started on first use."""
 
     def __init__(self, box, options):
-        self.box, self.options, self.run, self.loaded = box, options, None, set()
+        self.box, self.options, self.run = box, options, None
+        self.loaded, self.imported = {}, set()
 
     def _ask(self, request, timeout):
+        """The server's reply to ``request``: ``dict`` (its ``ok`` checked)."""
         if self.run is None:
             self.run = sandbox.Run(self.box, "callserver.py", [])
             timeout += 120  # the server's start-up (Python, NumPy, the function's imports)
@@ -192,39 +198,106 @@ class CallServer:
         try:
             reply = json.loads(line)
             if not reply.get("ok"):
+                if "shortcut" in reply:
+                    from klcourse.exercises._shortcuts import Shortcut
+
+                    raise Shortcut(str(reply["shortcut"]))
                 raise SubmissionError(_clean(reply.get("error", "an error"), 200))
-            return values.decode(reply["value"]) if "value" in reply else None
+            return reply
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             raise SubmissionError("returned something that is not a plain value") from None
 
     def load(self, exercise_id, data):
+        """Load the function (once per server); its `_shortcuts.code_summary`."""
         if exercise_id not in self.loaded:
-            self._ask({"op": "load", "id": exercise_id, "pickle": data}, 60)
-            self.loaded.add(exercise_id)
+            reply = self._ask({"op": "load", "id": exercise_id, "pickle": data}, 60)
+            try:
+                summary = values.decode(reply.get("value"))
+                summary = {
+                    "names": [str(n) for n in summary["names"]],
+                    "objects": {str(k): str(v) for k, v in dict(summary["objects"]).items()},
+                }
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+                summary = {"names": [], "objects": {}}
+            self.loaded[exercise_id] = summary
+        return self.loaded[exercise_id]
 
-    def call(self, exercise_id, args, kwargs):
-        data = pickle.dumps((args, kwargs))
+    def call(self, exercise_id, args, kwargs, forbid=()):
+        """The function's return value; ``args``' trainable variables take the new values."""
         import base64
 
-        request = {"op": "call", "id": exercise_id, "args": base64.b64encode(data).decode()}
-        return self._ask(request, self.options.call_timeout)
+        import cloudpickle  # the checkers' arguments may hold lambdas (ch6's decoder)
+
+        data = cloudpickle.dumps((args, kwargs))
+        forbid = [[list(targets), message] for targets, message in forbid]
+        modules = {t.partition(":")[0] for targets, _ in forbid for t in targets}
+        timeout = self.options.call_timeout
+        if modules - self.imported:  # importing TensorFlow Probability there takes a while
+            timeout += 60
+            self.imported |= modules
+        request = {
+            "op": "call",
+            "id": exercise_id,
+            "args": base64.b64encode(data).decode(),
+            "forbid": forbid,
+        }
+        reply = self._ask(request, timeout)
+        try:
+            value = values.decode(reply["value"]) if "value" in reply else None
+        except (ValueError, TypeError, RecursionError):
+            raise SubmissionError("returned something that is not a plain value") from None
+        _copy_variables(reply.get("variables"), args, kwargs)
+        return value
 
     def stop(self):
         if self.run is not None:
             self.run.stop()
             self.run = None
-            self.loaded = set()
+            self.loaded, self.imported = {}, set()
+
+
+def _copy_variables(reported, args, kwargs):
+    """Assign the sandbox's values of the arguments' trainable variables to ours."""
+    if not isinstance(reported, dict):
+        return
+    import numpy as np
+
+    for key, items in reported.items():
+        target = args[int(key)] if str(key).isdigit() and int(key) < len(args) else None
+        target = kwargs.get(key, target) if not str(key).isdigit() else target
+        ours = list(getattr(target, "trainable_variables", None) or [])
+        if not isinstance(items, list) or len(items) != len(ours):
+            continue
+        for variable, item in zip(ours, items, strict=True):
+            try:
+                value = np.asarray(values.decode(item), dtype=variable.dtype.as_numpy_dtype)
+                shape = tuple(variable.shape)
+                if value.size == np.prod(shape, dtype=int):  # a pickled scalar comes back (1,)
+                    variable.assign(value.reshape(shape))
+            except (ValueError, TypeError, AttributeError, RecursionError):
+                pass
 
 
 class SandboxedFunction:
-    """Stands in for a submitted function: each call runs it in the sandbox."""
+    """Stands in for a submitted function: each call runs it in the sandbox.
+
+    ``code_summary()`` answers `klcourse.exercises._shortcuts.forbidden_calls` with what
+    the real function's code refers to, and each call carries the targets of the
+    checker's ``_shortcuts.forbidding`` blocks, patched in the call server (never here,
+    where other notebooks' checkers run in other threads).
+    """
 
     def __init__(self, server, exercise_id, data):
         self._server, self._id, self._data = server, exercise_id, data
 
+    def code_summary(self):
+        return self._server.load(self._id, self._data)
+
     def __call__(self, *args, **kwargs):
+        from klcourse.exercises._shortcuts import active_targets
+
         self._server.load(self._id, self._data)
-        return self._server.call(self._id, args, kwargs)
+        return self._server.call(self._id, args, kwargs, active_targets())
 
     def __repr__(self):
         return f"<submitted function for {self._id}>"
@@ -249,8 +322,11 @@ def _verdict(exercise, checker, payload, server, reached):
             return "could not run", "the answer could not be read"
     if answer is None or answer is Ellipsis:
         return "not answered", "replace `...` with your answer"
+    from klcourse.exercises import _shortcuts
+
     try:
-        hint = checker(answer)
+        with _shortcuts.remote():
+            hint = checker(answer)
     except FunctionTimeout as error:
         return "could not run", f"your function {error}"
     except SubmissionError as error:
@@ -492,6 +568,19 @@ def _int(text):
     return int(text) if str(text).isdigit() else None
 
 
+def _file_digest(path):
+    """A file's SHA-256, read in chunks, at most `MAX_NOTEBOOK_BYTES` (``None`` on error)."""
+    try:
+        digest, left = hashlib.sha256(), MAX_NOTEBOOK_BYTES + 1
+        with open(path, "rb") as handle:
+            while left > 0 and (chunk := handle.read(min(left, 2**20))):
+                digest.update(chunk)
+                left -= len(chunk)
+        return digest.hexdigest()
+    except OSError:
+        return None
+
+
 def _write_json(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
@@ -544,6 +633,15 @@ def grade(
     if not plan:
         raise ValueError("`chapters`: the assignment has no exercises")
     box = sandbox.find_sandbox(no_sandbox, options.limits)
+    jobs = jobs or os.cpu_count() or 1
+    box.threads = max(1, (os.cpu_count() or 1) // jobs)
+    try:
+        return _grade(submissions, out, plan, box, options, jobs, resume, no_sandbox, progress)
+    finally:
+        box.close()
+
+
+def _grade(submissions, out, plan, box, options, jobs, resume, no_sandbox, progress):
     out.mkdir(parents=True, exist_ok=True)
     students = sorted(p for p in submissions.iterdir() if p.is_dir())
     loose = sorted(p.name for p in submissions.iterdir() if not p.is_dir())
@@ -568,8 +666,8 @@ def grade(
         # a record is reused only for the same settings, submission and exercises
         exercises = hashlib.sha256(repr(plan[chapter]).encode()).hexdigest()[:16]
         chapter_key = f"{key}:{exercises}"
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if resume and record_path.exists():
+        digest = _file_digest(path)  # None if it cannot be read: grade_notebook says why
+        if resume and digest and record_path.exists():
             try:
                 old = json.loads(record_path.read_text())
                 if old.get("key") == chapter_key and old.get("sha256") == digest:
@@ -589,7 +687,7 @@ def grade(
         _write_json(record_path, record)
         return task, record
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs or os.cpu_count()) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         for (name, chapter, _), record in map(
             lambda f: f.result(),
             concurrent.futures.as_completed(pool.submit(run, t) for t in tasks),
@@ -619,11 +717,21 @@ def _written_marks(path, plan, students):
             writer.writerows([[s] + [""] * len(labels) for s in students])
         return marks
     with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
+        reader = csv.DictReader(handle)
+        header = list(reader.fieldnames or [])
+        listed = set()
+        for row in reader:
+            listed.add(row.get("student"))
             for label in labels:
                 text = (row.get(label) or "").strip()
                 if text:
                     marks[row.get("student"), label] = text
+    new = [s for s in students if s not in listed]
+    if new and header[:1] == ["student"]:  # students added since: a row each, to fill in
+        ends_a_line = path.read_bytes().endswith(b"\n")
+        with open(path, "a", newline="") as handle:
+            handle.write("" if ends_a_line else "\r\n")
+            csv.writer(handle).writerows([[s] + [""] * (len(header) - 1) for s in new])
     return marks
 
 

@@ -131,6 +131,13 @@ class Sandbox:
         self.bwrap = shutil.which("bwrap") if kind == "bwrap" else None
         self.as_root = os.geteuid() == 0
         self._etc = None
+        self.threads = 0  # threads of each library's pool inside; 0: the library's default
+
+    def close(self):
+        """Remove the files this sandbox made on the host (its ``/etc``); safe to repeat."""
+        if self._etc is not None:
+            shutil.rmtree(self._etc, ignore_errors=True)
+            self._etc = None
 
     # -------------------------------------------------------------- command line
     def _etc_files(self):
@@ -212,6 +219,15 @@ class Sandbox:
             "TF_CPP_MIN_LOG_LEVEL": "2",
             TOKEN_VARIABLE: token,
         }
+        if self.threads:  # several notebooks at once: each keeps to its share of the cores
+            for name in (
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "TF_NUM_INTRAOP_THREADS",
+                "TF_NUM_INTEROP_THREADS",
+            ):
+                environment[name] = str(self.threads)
         if self.kind == "none":
             environment["HOME"] = environment["JUPYTER_RUNTIME_DIR"] = tempfile.gettempdir()
         return environment
