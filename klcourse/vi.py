@@ -305,8 +305,8 @@ def sample_nuts(
     Hamiltonian Monte Carlo moves along the gradient of :math:`\log p`; NUTS chooses the
     trajectory length itself (Hoffman and Gelman, 2014), and the step size is tuned
     during burn-in by dual averaging. The whole chain runs inside one ``tf.function``.
-    With ``jit_compile=True`` it is compiled by XLA, which pays off only for long runs:
-    compiling costs seconds (chapter 5 measures both).
+    With ``jit_compile=True`` it is compiled by XLA, which adds a compile step before the
+    first draw (chapter 5 uses the default, ``False``).
 
     Args:
       log_prob_fn: callable mapping a state ``[num_chains, d]`` to ``[num_chains]``
