@@ -105,7 +105,12 @@ _LOADER = r"""
     return;
   }
   var item = JSON.parse(document.getElementById("%(id)s-item").textContent);
-  function label(node) {  // Bokeh's slider handles have no accessible name: give them the title
+  // Bokeh's controls have no accessible names: slider handles get their title, and a
+  // button group the text of the [data-group-label] element before it. Each Bokeh view
+  // sits in its own shadow root, so aria-labelledby (an id in the same root) cannot
+  // reach the label: the group gets its text as aria-label instead.
+  var groupLabel = null;
+  function label(node) {
     var root = node.shadowRoot;
     if (root) {
       var title = root.querySelector(".bk-slider-title");
@@ -115,6 +120,12 @@ _LOADER = r"""
           h.setAttribute("aria-label", name);
         });
       }
+      var text = root.querySelector("[data-group-label]");
+      if (text) groupLabel = text.textContent.trim();
+      root.querySelectorAll(".bk-btn-group").forEach(function (g) {
+        g.setAttribute("role", "group");
+        if (groupLabel) g.setAttribute("aria-label", groupLabel);
+      });
       Array.prototype.forEach.call(root.children, label);
     }
     Array.prototype.forEach.call(node.children, label);
@@ -174,7 +185,7 @@ class Explorer:
 
 # --------------------------------------------------------------------------------------
 # JavaScript shared by the explorers. Its numbers match the NumPy twins below to far more
-# digits than the page shows (tested in tests/test_explore.py and tests/test_explorers.py).
+# digits than the page shows (tests/test_explorers.py compares them in a real browser).
 _JS_LIB = r"""
 const LN2PI = Math.log(2 * Math.PI);
 function normLogPdf(x, m, s) {
@@ -390,7 +401,7 @@ def divergence(p=(0.0, 1.0, 0.0), q=(1.0, 1.5, 0.0), spacing=0.5):
         height=230,
         sizing_mode="stretch_width",
         x_range=densities.x_range,
-        title="Integrands: the area under each is that direction's KL",
+        title="Integrands: the area under each is its KL",
         x_axis_label="x",
         toolbar_location=None,
     )
@@ -778,10 +789,12 @@ def estimator_spread(num_samples, estimator, mu_q, sigma_q, seed=2024):
     Returns:
       ``numpy.ndarray`` of ``REPETITIONS`` estimates.
     """
-    _validate.one_of(estimator, "estimator", ("k1", "k2", "k3"))
+    from klcourse.divergence import KL_ESTIMATORS, _terms_from_log_ratio
+
+    _validate.one_of(estimator, "estimator", KL_ESTIMATORS)
     x = _normal_draws(seed, REPETITIONS * num_samples).reshape(REPETITIONS, num_samples)
     log_r = scipy.stats.norm.logpdf(x, mu_q, sigma_q) - scipy.stats.norm.logpdf(x)
-    terms = {"k1": -log_r, "k2": 0.5 * log_r**2, "k3": np.expm1(log_r) - log_r}[estimator]
+    terms = _terms_from_log_ratio(log_r, estimator)
     return terms.mean(axis=1)
 
 
@@ -870,7 +883,7 @@ def estimators(num_samples=100, estimator="k1", mu_q=0.5, sigma_q=1.0, seed=2024
     fig.line("x", "y", source=line, color="#d62728", line_width=3, legend_label="true KL")
     fig.legend.location = "top_right"
     ns = _slider("sample size n", 10, 1000, num_samples, 10, "0")
-    label = Div(text="<span id='estimator-label'>estimator</span>")
+    label = Div(text="<span data-group-label>estimator</span>")  # names the buttons
     choice = RadioButtonGroup(labels=["k1", "k2", "k3"], active=["k1", "k2", "k3"].index(estimator))
     muq = _slider("q: mean μ_q", 0, 2, mu_q, 0.1, "0[.]0")
     sdq = _slider("q: standard deviation σ_q", 0.6, 1.4, sigma_q, 0.05)

@@ -30,14 +30,19 @@ def book(full_book):
     return full_book
 
 
-@pytest.fixture(scope="module")
-def server(book):
-    handler = functools.partial(QuietHandler, directory=str(book))
+def serve(folder):
+    """Serve `folder` on localhost while the generator is open; yields its URL."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server(book):
+    yield from serve(book)
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -7,6 +7,10 @@ headless Chromium with every host but localhost blocked (the `browser` and `serv
 fixtures of test_book.py). The tests move sliders from the keyboard and check that the
 numbers the page computes equal klcourse's NumPy/SciPy values to the digits shown.
 Screenshots go to _build/screenshots/explorer_*.png.
+
+The last tests leave that page: the explorers of the real chapters 1-4 in the course's
+own book (the `full_book` fixture), and the notebook mode (BokehJS inline in the
+output, as JupyterLab and Colab get it) exported by nbconvert and opened from a file.
 """
 
 import os
@@ -20,7 +24,7 @@ from nbclient import NotebookClient
 
 from klcourse import explore
 from klcourse.instructor import JUPYTER_BOOK
-from tests.test_book import SCREENSHOTS, browser, load, server  # noqa: F401 (fixtures)
+from tests.test_book import SCREENSHOTS, browser, load, serve, server  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]  # tiers: `make unit` skips these
 
@@ -118,11 +122,24 @@ def press(browser, element, key, times):  # noqa: F811
 
 
 def slider_value(element):
-    return float(element.get_attribute("aria-valuenow"))
+    # noUiSlider writes aria-valuenow with toFixed(1) (0.75 reads "0.8"); aria-valuetext
+    # is the value in the slider's own format, with every digit its step needs.
+    text = element.get_attribute("aria-valuetext") or element.get_attribute("aria-valuenow")
+    return float(text.replace(",", ""))
+
+
+# How far the page's JavaScript and klcourse's NumPy/SciPy twins may differ before
+# rounding: the JS uses a log-erfc approximation (relative error 1.2e-7) and its own
+# quadrature and BFGS, so a value within this of a rounding boundary may round either
+# way. Elsewhere the shown digits must be exactly the twin's value rounded.
+AGREEMENT = 1e-5
 
 
 def close(shown, value, decimals):
-    return abs(float(shown) - value) <= 1.01 * 10**-decimals
+    """`shown` is `value` rounded to `decimals` (up to `AGREEMENT` at a boundary)."""
+    if shown == f"{value:.{decimals}f}" or float(shown) == round(value, decimals):
+        return True
+    return abs(float(shown) - value) <= 0.5 * 10**-decimals + AGREEMENT
 
 
 @pytest.fixture(scope="module")
@@ -165,12 +182,61 @@ def test_controls_have_labels(page):
             assert handle.get_attribute("tabindex") == "0", f"{name}: slider not focusable"
         group = container(page, name).find_element("css selector", "[role='group']")
         assert group.get_attribute("aria-label"), f"{name}: explorer without a label"
+    (buttons,) = deep(page, ".bk-btn-group", container(page, "estimators"))
+    assert buttons.get_attribute("role") == "group"
+    assert buttons.get_attribute("aria-label") == "estimator"  # the label shown above it
 
 
 def _divergence_values(page):
     handles = sliders(page, "divergence")
     mp, sp, ap, mq, sq, aq, dx = (round(slider_value(h), 4) for h in handles)
     return (mp, sp, ap), (mq, sq, aq), dx
+
+
+def check_divergence(page):
+    """The shown KLs of the divergence explorer equal klcourse's at its sliders' values."""
+    p, q, dx = _divergence_values(page)
+    exact = readout(page, "divergence", "[data-kl='exact']")
+    grid = readout(page, "divergence", "[data-kl='grid']")
+    for shown, value in zip(
+        exact, (explore.skewnorm_kl(p, q), explore.skewnorm_kl(q, p)), strict=True
+    ):
+        assert close(shown, value, 4), (p, q, shown, value)
+    for shown, value in zip(
+        grid, (explore.grid_kl(p, q, dx), explore.grid_kl(q, p, dx)), strict=True
+    ):
+        assert close(shown, value, 4), (p, q, dx, shown, value)
+    return p, q
+
+
+def check_fits(page):
+    w, d, s1, s2 = (round(slider_value(h), 4) for h in sliders(page, "fits"))
+    optima = explore.reverse_kl_optima(w, d, s1, s2)
+    shown = readout(page, "fits", "[data-kl]")
+    assert len(shown) == len(optima), (w, d, s1, s2, shown, optima)
+    for text, optimum in zip(shown, optima, strict=True):
+        assert close(text, optimum["kl"], 4), (w, d, s1, s2, text, optimum)
+    m, s = explore.forward_fit(w, d, s1, s2)
+    text = readout(page, "fits", "p")[0]
+    assert f"m = {m:.3f}, s = {s:.3f}" in text.replace("-0.000", "0.000"), (text, m, s)
+
+
+def check_estimators(page, estimator):
+    import klcourse as kc
+
+    n, mu_q, sigma_q = (slider_value(h) for h in sliders(page, "estimators"))
+    values = explore.estimator_spread(int(n), f"k{estimator + 1}", mu_q, sigma_q)
+    true, mean, sd = (
+        readout(page, "estimators", f"[data-kl='{k}']")[0] for k in ("true", "mean", "sd")
+    )
+    assert close(true, kc.kl_normal(0, 1, mu_q, sigma_q), 4)
+    assert close(mean, values.mean(), 4), (n, mu_q, sigma_q, estimator, mean)
+    assert close(sd, values.std(ddof=1), 4), (n, mu_q, sigma_q, estimator, sd)
+
+
+def active_estimator(page):
+    buttons = deep(page, "button", container(page, "estimators"))
+    return next(i for i, b in enumerate(buttons) if "bk-active" in b.get_attribute("class"))
 
 
 def test_divergence_matches_klcourse_as_sliders_move(page):
@@ -187,17 +253,7 @@ def test_divergence_matches_klcourse_as_sliders_move(page):
     for index, key, times in moves:
         if key is not None:
             press(page, sliders(page, "divergence")[index], key, times)
-        p, q, dx = _divergence_values(page)
-        exact = readout(page, "divergence", "[data-kl='exact']")
-        grid = readout(page, "divergence", "[data-kl='grid']")
-        for shown, value in zip(
-            exact, (explore.skewnorm_kl(p, q), explore.skewnorm_kl(q, p)), strict=True
-        ):
-            assert close(shown, value, 4), (p, q, shown, value)
-        for shown, value in zip(
-            grid, (explore.grid_kl(p, q, dx), explore.grid_kl(q, p, dx)), strict=True
-        ):
-            assert close(shown, value, 4), (p, q, dx, shown, value)
+        p, q = check_divergence(page)
     assert p[2] != 0 and q[2] != 0  # the skewed option was exercised (quadrature)
 
 
@@ -212,21 +268,11 @@ def test_fits_match_klcourse_as_sliders_move(page):
     ):
         if key is not None:
             press(page, sliders(page, "fits")[index], key, times)
-        w, d, s1, s2 = (round(slider_value(h), 4) for h in sliders(page, "fits"))
-        optima = explore.reverse_kl_optima(w, d, s1, s2)
-        shown = readout(page, "fits", "[data-kl]")
-        assert len(shown) == len(optima), (w, d, s1, s2, shown, optima)
-        for text, optimum in zip(shown, optima, strict=True):
-            assert close(text, optimum["kl"], 4), (w, d, s1, s2, text, optimum)
-        m, s = explore.forward_fit(w, d, s1, s2)
-        text = readout(page, "fits", "p")[0]
-        assert f"m = {m:.3f}, s = {s:.3f}" in text.replace("-0.000", "0.000"), (text, m, s)
+        check_fits(page)
 
 
 def test_estimators_match_klcourse(page):
     from selenium.webdriver.common.keys import Keys
-
-    import klcourse as kc
 
     buttons = deep(page, "button", container(page, "estimators"))
     for index, key, times, estimator in (
@@ -237,14 +283,8 @@ def test_estimators_match_klcourse(page):
         if key is not None:
             press(page, sliders(page, "estimators")[index], key, times)
         buttons[estimator].send_keys(Keys.ENTER)
-        n, mu_q, sigma_q = (slider_value(h) for h in sliders(page, "estimators"))
-        values = explore.estimator_spread(int(n), f"k{estimator + 1}", mu_q, sigma_q)
-        true, mean, sd = (
-            readout(page, "estimators", f"[data-kl='{k}']")[0] for k in ("true", "mean", "sd")
-        )
-        assert close(true, kc.kl_normal(0, 1, mu_q, sigma_q), 4)
-        assert close(mean, values.mean(), 4), (n, mu_q, sigma_q, estimator, mean)
-        assert close(sd, values.std(ddof=1), 4), (n, mu_q, sigma_q, estimator, sd)
+        assert active_estimator(page) == estimator
+        check_estimators(page, estimator)
 
 
 def test_screenshots(page):
@@ -253,3 +293,89 @@ def test_screenshots(page):
         element = container(page, name)
         page.execute_script("arguments[0].scrollIntoView();", element)
         element.screenshot(str(SCREENSHOTS / f"explorer_{name}.png"))
+
+
+# ---------------------------------------------------------------- after the test page
+# These tests navigate the shared browser away from explorers.html: they stay last.
+CHAPTER_EXPLORERS = {
+    "01_kl_basics": "divergence",
+    "02_asymmetry": "divergence",
+    "03_forward_vs_reverse": "fits",
+    "04_monte_carlo": "estimators",
+}
+
+
+def wait_ready(browser, count):  # noqa: F811
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 90).until(
+        lambda b: (
+            len(b.find_elements("css selector", ".klcourse-explorer [data-ready='1']")) == count
+        )
+    )
+
+
+def move_and_check(browser, name):  # noqa: F811
+    """Check the shown KL, move the first slider three steps, check it again."""
+    from selenium.webdriver.common.keys import Keys
+
+    checks = {
+        "divergence": check_divergence,
+        "fits": check_fits,
+        "estimators": lambda b: check_estimators(b, active_estimator(b)),
+    }
+    checks[name](browser)
+    before = readout(browser, name, "[data-kl]")
+    handle = sliders(browser, name)[0]
+    value = slider_value(handle)
+    press(browser, handle, Keys.ARROW_RIGHT, 3)
+    assert slider_value(sliders(browser, name)[0]) > value, f"{name}: the slider did not move"
+    checks[name](browser)
+    assert readout(browser, name, "[data-kl]") != before, f"{name}: the KL shown did not change"
+
+
+@pytest.fixture(scope="module")
+def chapters_server(full_book):
+    yield from serve(full_book)
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTER_EXPLORERS))
+def test_explorers_work_in_the_chapters(chapter, chapters_server, browser):  # noqa: F811
+    log = load(browser, f"{chapters_server}/chapters/{chapter}.html")
+    wait_ready(browser, 1)
+    move_and_check(browser, CHAPTER_EXPLORERS[chapter])
+    severe = [e["message"] for e in log + browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not severe, f"{chapter}: console errors {severe}"
+
+
+def test_explorers_work_in_a_notebook_exported_to_html(tmp_path, browser):  # noqa: F811
+    """Notebook mode: BokehJS inline in each output (the default outside the book), as
+    JupyterLab and Colab display it; nbconvert's HTML export of the notebook is opened
+    from a file, offline, and each explorer computes its KL there."""
+    from nbconvert import HTMLExporter
+
+    mode = os.environ.pop("KLCOURSE_EXPLORE_JS", None)
+    try:
+        explorers = [eval(code, {"kc": __import__("klcourse")}) for code in CELLS[1:]]
+        bundles = [e._repr_mimebundle_() for e in explorers]
+    finally:
+        if mode is not None:
+            os.environ["KLCOURSE_EXPLORE_JS"] = mode
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Explorers in a notebook")]
+    for count, (code, bundle) in enumerate(zip(CELLS[1:], bundles, strict=True), start=1):
+        output = nbformat.v4.new_output("execute_result", data=bundle, execution_count=count)
+        nb.cells.append(nbformat.v4.new_code_cell(code, outputs=[output], execution_count=count))
+    assert all('<script type="text/x-bokehjs">' in b["text/html"] for b in bundles)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    (tmp_path / "explorers.html").write_text(body, encoding="utf-8")
+    load(browser, (tmp_path / "explorers.html").as_uri())
+    wait_ready(browser, 3)
+    assert browser.execute_script("return typeof window.Bokeh.embed") == "object"
+    # BokehJS came from the outputs: nothing of Bokeh was requested from anywhere.
+    urls = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert not [u for u in urls if "bokeh" in u.lower()], urls
+    for name in ("divergence", "fits", "estimators"):
+        move_and_check(browser, name)
