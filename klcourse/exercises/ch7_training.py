@@ -183,28 +183,35 @@ def _dpo_loss(answer):
 
 
 TRUST_KL = 0.02
+TRUST_SHORTCUTS = ("fisher_information", "natural_gradient_step")
 
 
-@register("ch7-trust-step", chapter=7, topic="a natural-gradient step", points=1)
-def _trust_step(answer):
+def _trust_cases():
+    """``(logits, reward, max_kl)``: the chapter's bandit at π_ref, then one of our own."""
     ref, reward = policy.toy_bandit()
-    space = policy.SequenceSpace(vocab_size=ref.size, length=1)
-    logits = np.log(ref)[None]
-    score = policy.score_vectors(space, logits)[:, 0, 0]
-    g = (ref * reward) @ score
-    fisher = policy.fisher_information(space, logits)
-    natural = policy.natural_gradient_step(fisher, g, TRUST_KL)
+    rng = np.random.default_rng(71)
+    return [(np.log(ref), reward, TRUST_KL), (rng.normal(size=6), rng.uniform(0, 1, 6), 0.05)]
+
+
+def _trust_verdict(got, logits, reward, max_kl):
+    """None if ``got`` is the new policy after the natural step, else a hint."""
+    space = policy.SequenceSpace(vocab_size=logits.size, length=1)
+    pi = scipy.special.softmax(logits)
+    score = policy.score_vectors(space, logits[None])[:, 0, 0]
+    g = (pi * reward) @ score
+    fisher = policy.fisher_information(space, logits[None])
+    natural = policy.natural_gradient_step(fisher, g, max_kl)
 
     def after(delta):
-        return scipy.special.softmax(np.log(ref) + delta)
+        return scipy.special.softmax(logits + delta)
 
     expected = after(natural)
-    answer_array = np.asarray(answer, dtype=np.float64) if np.ndim(answer) else None
-    if answer_array is not None and answer_array.shape == expected.shape:
-        if np.allclose(answer_array, natural, rtol=1e-6) or abs(answer_array.sum()) < 1e-6:
-            return "that looks like the step δ; store the new policy's probabilities."
-        if not np.allclose(answer_array, expected, rtol=1e-6, atol=1e-9):
-            plain = g * math.sqrt(2 * TRUST_KL / (g @ fisher @ g))
+    got_array = np.asarray(got, dtype=np.float64) if np.ndim(got) else None
+    if got_array is not None and got_array.shape == expected.shape:
+        if np.allclose(got_array, natural, rtol=1e-6) or abs(got_array.sum()) < 1e-6:
+            return "that looks like the step δ; return the new policy's probabilities."
+        if not np.allclose(got_array, expected, rtol=1e-6, atol=1e-9):
+            plain = g * math.sqrt(2 * max_kl / (g @ fisher @ g))
             mistakes = {
                 "that is the plain gradient scaled to the budget; the step uses F⁺g.": after(plain),
                 "your step has δᵀFδ equal to the budget; the budget is on ½δᵀFδ.": after(
@@ -219,9 +226,23 @@ def _trust_step(answer):
                 "your step goes downhill: the reward should rise.": after(-natural),
             }
             for hint, value in mistakes.items():
-                if np.allclose(answer_array, value, rtol=1e-6, atol=1e-9):
+                if np.allclose(got_array, value, rtol=1e-6, atol=1e-9):
                     return hint
-    return close(answer, expected, rtol=1e-6, atol=1e-9, what="your new policy")
+    return close(got, expected, rtol=1e-6, atol=1e-9, what="your new policy")
+
+
+@register("ch7-trust-step", chapter=7, topic="a natural-gradient step", points=1)
+def _trust_step(answer):
+    if not callable(answer):
+        return "store your function trust_step(logits, reward, max_kl) itself in `answer`."
+    for name in TRUST_SHORTCUTS:
+        if _calls(answer, name):
+            return f"compute g and F from the score yourself rather than calling `policy.{name}`."
+    for logits, reward, max_kl in _trust_cases():
+        hint = _trust_verdict(answer(logits.copy(), reward.copy(), max_kl), logits, reward, max_kl)
+        if hint is not None:
+            return hint
+    return None
 
 
 TEMPERATURES = np.arange(1.0, 1.51, 0.05)
