@@ -229,52 +229,99 @@ def _scipy_quantiles(dist, levels):
     return law.ppf(levels)
 
 
-def near_upper_end(dist, end):
-    """``t ↦ log density of dist at end - t``, exact for small t, or ``None``.
+def _params(dist, *names):
+    return [np.asarray(tf.convert_to_tensor(getattr(dist, n)), np.float64) for n in names]
 
-    Only for families whose density at ``end - t`` has a closed form in ``t`` (so the
-    points within 1e-16 of ``end``, which float64 cannot tell apart from ``end``, are
-    still seen): Beta, Kumaraswamy, LogitNormal (all ending at 1) and mixtures of them.
+
+def _log1m_exp(s):
+    """log(1 - e^s) for s < 0, accurate at both ends."""
+    return np.where(s > -math.log(2), np.log(-np.expm1(s)), np.log1p(-np.exp(s)))
+
+
+def _normal_log_pdf(z, loc, scale):
+    return -0.5 * ((z - loc) / scale) ** 2 - np.log(scale) - 0.5 * math.log(2 * math.pi)
+
+
+def near_end(dist, end, direction):
+    """``s ↦ log density of dist at x = end + direction·e^s``, in closed form, or ``None``.
+
+    For the families whose density near a finite end of their support is a power of the
+    distance to it (or, for LogNormal, a Normal in log x): written in s = log(distance)
+    the density is smooth, and it is evaluated for every s, also where e^s underflows
+    (Gamma(0.01, 1) has 1.6e-3 of its mass below 1e-280, LogNormal(0, 1e3) a quarter of
+    its mass beyond float64's range). Beta, Kumaraswamy, LogitNormal at 0 and 1; Gamma
+    (Exponential), Chi2, InverseGamma, LogNormal at 0; mixtures of these.
     """
     if numpy_dtype(dist) != np.float64:
         return None
-    if end == 1.0 and isinstance(dist, tfd.Beta):
-        mirrored = tfd.Beta(
-            dist.concentration0, dist.concentration1, validate_args=dist.validate_args
-        )
-        return lambda t: log_prob(mirrored, t)
-    if end == 1.0 and isinstance(dist, tfd.LogitNormal):
-        mirrored = tfd.LogitNormal(
-            -tf.convert_to_tensor(dist.loc), dist.scale, validate_args=dist.validate_args
-        )
-        return lambda t: log_prob(mirrored, t)
-    if end == 1.0 and isinstance(dist, tfd.Kumaraswamy):
-        a = np.asarray(tf.convert_to_tensor(dist.concentration1), np.float64)
-        b = np.asarray(tf.convert_to_tensor(dist.concentration0), np.float64)
+    at_low, at_high = (end, direction) == (0.0, 1), (end, direction) == (1.0, -1)
+    if isinstance(dist, tfd.Beta) and (at_low or at_high):
+        a, b = _params(dist, "concentration1", "concentration0")
+        a, b = (a, b) if at_low else (b, a)  # 1 - X is Beta(b, a)
+        norm = scipy.special.betaln(a, b)
+        return lambda s: (a - 1) * s + (b - 1) * _log1m_exp(np.minimum(s, 0.0)) - norm
+    if isinstance(dist, tfd.Kumaraswamy) and (at_low or at_high):
+        a, b = _params(dist, "concentration1", "concentration0")
+        const = np.log(a) + np.log(b)
+        if at_low:  # a b x^(a-1) (1 - x^a)^(b-1), x = e^s
+            return lambda s: const + (a - 1) * s + (b - 1) * _log1m_exp(np.minimum(a * s, 0.0))
 
-        # density a b x^(a-1) (1 - x^a)^(b-1) at x = 1 - t, with 1 - x^a = -expm1(a log1p(-t))
-        def kumaraswamy(t):
-            log_x = np.log1p(-t)
-            return np.log(a) + np.log(b) + (a - 1) * log_x + (b - 1) * np.log(-np.expm1(a * log_x))
+        def kumaraswamy_top(s):  # x = 1 - e^s, 1 - x^a = -expm1(a log1p(-e^s)) ≈ a e^s
+            s = np.minimum(s, 0.0)
+            log_x = _log1m_exp(s)
+            with np.errstate(all="ignore"):
+                exact = np.log(-np.expm1(a * log_x))
+            tail = np.where(s < -40.0, np.log(a) + s, exact)
+            return const + (a - 1) * log_x + (b - 1) * tail
 
-        return kumaraswamy
+        return kumaraswamy_top
+    if isinstance(dist, tfd.LogitNormal) and (at_low or at_high):
+        loc, scale = _params(dist, "loc", "scale")
+        loc = loc if at_low else -loc  # 1 - X is LogitNormal(-loc, scale)
+
+        def logit_normal(s):
+            s = np.minimum(s, 0.0)
+            log_1mx = _log1m_exp(s)
+            return _normal_log_pdf(s - log_1mx, loc, scale) - s - log_1mx
+
+        return logit_normal
+    if not at_low:
+        pass
+    elif isinstance(dist, tfd.Chi2):
+        (df,) = _params(dist, "df")
+        return _gamma_log_pdf(0.5 * df, 0.5 + 0 * df)
+    elif isinstance(dist, tfd.Gamma):  # Exponential too
+        a, rate = _params(dist, "concentration", "rate")
+        return _gamma_log_pdf(a, rate)
+    elif isinstance(dist, tfd.InverseGamma):
+        a, scale = _params(dist, "concentration", "scale")
+        const = a * np.log(scale) - scipy.special.gammaln(a)
+        return lambda s: const - (a + 1) * s - scale * np.exp(-s)
+    elif isinstance(dist, tfd.LogNormal):
+        loc, scale = _params(dist, "loc", "scale")
+        return lambda s: _normal_log_pdf(s, loc, scale) - s
     if isinstance(dist, tfd.MixtureSameFamily):
-        components = near_upper_end(dist.components_distribution, end)
+        components = near_end(dist.components_distribution, end, direction)
         if components is None:
             return None
         log_weights = _log_weights(dist.mixture_distribution)
-        return lambda t: scipy.special.logsumexp(
-            log_weights + components(np.asarray(t)[..., None]), axis=-1
+        return lambda s: scipy.special.logsumexp(
+            log_weights + components(np.asarray(s)[..., None]), axis=-1
         )
     if isinstance(dist, tfd.Mixture):
-        parts = [near_upper_end(c, end) for c in dist.components]
+        parts = [near_end(c, end, direction) for c in dist.components]
         if any(part is None for part in parts):
             return None
         log_weights = _log_weights(dist.cat)
-        return lambda t: scipy.special.logsumexp(
-            np.stack([w + part(t) for w, part in zip(log_weights, parts, strict=True)]), axis=0
+        return lambda s: scipy.special.logsumexp(
+            np.stack([w + part(s) for w, part in zip(log_weights, parts, strict=True)]), axis=0
         )
     return None
+
+
+def _gamma_log_pdf(a, rate):
+    const = a * np.log(rate) - scipy.special.gammaln(a)
+    return lambda s: const + (a - 1) * s - rate * np.exp(s)
 
 
 def _log_weights(categorical):
@@ -284,34 +331,49 @@ def _log_weights(categorical):
 
 # ------------------------------------------------------------------ the integral
 class _Side:
-    """One distribution as the integrand sees it: support, evaluation, mirrored end."""
+    """One distribution as the integrand sees it: support, evaluation, closed forms at ends."""
 
     def __init__(self, dist, low=-math.inf, high=math.inf):
         self.dist = dist
         own_low, own_high = support(dist)
         self.low, self.high = max(own_low, low), min(own_high, high)
-        self.mirrored = near_upper_end(dist, own_high) if own_high == self.high else None
+        self.closed = {}  # (end, direction) -> s ↦ log density at end + direction·e^s
+        if np.isfinite(own_low) and own_low == self.low:
+            self.closed[(own_low, 1)] = near_end(dist, own_low, 1)
+        if np.isfinite(own_high) and own_high == self.high:
+            self.closed[(own_high, -1)] = near_end(dist, own_high, -1)
+        self.closed = {key: f for key, f in self.closed.items() if f is not None}
+        # the closed form at own_low holds up to own_high (and the reverse)
+        self.reach = own_high - own_low
 
-    def log_density(self, x, t, mirror_at):
-        """Log density at x, where x = e - t on pieces mirrored at e (``mirror_at``).
+    def has_closed(self, anchor, direction):
+        return (anchor, direction) in self.closed
 
-        There x may round onto e. A family with an exact mirrored density ending at e is
-        evaluated at t; any other at x, but at most the largest float below e, which is
-        exact for a density that is smooth there (Uniform, Pareto, ...). Outside the
-        open support the density is 0 (log -inf): ``log_prob`` is not called there,
+    def log_density(self, x, s, anchor, direction):
+        """Log density at x; on pieces in log coordinates x = anchor + direction·e^s.
+
+        There x may round onto the anchor. A family with a closed form at that end is
+        evaluated at s; any other at x, but at least one float away from the anchor,
+        which is exact for a density that is smooth there (Uniform, Pareto, ...). Outside
+        the open support the density is 0 (log -inf): ``log_prob`` is not called there,
         since many families return NaN outside their support.
         """
         out = np.full(x.shape, -np.inf)
-        mirrored = ~np.isnan(mirror_at)
-        at_top = (mirror_at == self.high) & (t > 0) & (x > self.low)
-        inside = ((x > self.low) & (x < self.high)) | at_top
-        exact = at_top if self.mirrored is not None else np.zeros_like(at_top)
-        direct = inside & ~exact
+        done = np.zeros(x.shape, dtype=bool)
+        for (end, way), closed in self.closed.items():
+            here = (anchor == end) & (direction == way)
+            if np.any(here):
+                done |= here
+                valid = here & (s < math.log(self.reach) if np.isfinite(self.reach) else here)
+                if np.any(valid):
+                    out[valid] = closed(s[valid])
+        logc = ~np.isnan(anchor)
+        onto = logc & (x == anchor)
+        toward = np.where(direction > 0, np.inf, -np.inf)
+        x = np.where(onto, np.nextafter(np.where(logc, anchor, 0.0), toward), x)
+        direct = ~done & (x > self.low) & (x < self.high)
         if np.any(direct):
-            below = np.nextafter(np.where(mirrored, mirror_at, np.inf), -np.inf)
-            out[direct] = log_prob(self.dist, np.minimum(x, below)[direct])
-        if np.any(exact):
-            out[exact] = self.mirrored(t[exact])
+            out[direct] = log_prob(self.dist, x[direct])
         return out
 
 
@@ -322,7 +384,10 @@ def integrate(p, q, integrand, *, lower, upper, points=(), over_q=False, eps=Non
       p, q: univariate distributions (``q`` may be ``None``); p is taken to be 0 outside
         ``[lower, upper]``.
       integrand: vectorised ``(x, log_p, log_q) -> values``, 0 where the integrand
-        vanishes; ``log_q`` is ``None`` when ``q`` is.
+        vanishes; ``log_q`` is ``None`` when ``q`` is. It must be linear in the two
+        densities together (``integrand(x, log_p + c, log_q + c)`` is ``e^c`` times
+        ``integrand(x, log_p, log_q)``), as every integral of the package is: pieces in
+        log coordinates pass the log densities of ``s = log|x - end|``.
       lower, upper: the range of p.
       points: extra breakpoints.
       over_q: integrate over the hull of both supports (for an integrand that is not 0
@@ -367,18 +432,21 @@ def integrate(p, q, integrand, *, lower, upper, points=(), over_q=False, eps=Non
     divergent = problem.probe()
     if divergent is not None:
         return divergent
-    starts, stops, mirror_at = problem.pieces
+    starts, stops, index = problem.pieces
+    rtol = eps**0.75
     result = scipy.integrate.tanhsinh(
-        problem, starts, stops, args=(mirror_at,), rtol=eps**0.75, atol=1e-300, minlevel=3
+        problem, starts, stops, args=(index,), rtol=rtol, atol=1e-300, minlevel=3
     )
     if problem.trouble is not None:
         return problem.trouble
     value, error = float(np.sum(result.integral)), float(np.sum(result.error))
-    if not (np.all(result.success) or error <= 10 * eps**0.75 * abs(value)):
+    # first: a piece cut short where float64 ends also fails to converge (a jump)
+    beyond = problem.beyond_range(rtol * abs(value))
+    if beyond is not None:
+        return Outcome("range", value, error, beyond)
+    if not (np.all(result.success) or error <= 10 * rtol * abs(value)):
         worst = int(np.argmax(np.where(result.success, -np.inf, result.error)))
-        end = mirror_at[worst]
-        piece = (starts[worst], stops[worst]) if np.isnan(end) else (end - stops[worst], end)
-        return Outcome("failed", value, error, f"({piece[0]:.6g}, {piece[1]:.6g})")
+        return Outcome("failed", value, error, problem.piece_name(worst))
     return Outcome("ok", value, error)
 
 
@@ -387,7 +455,7 @@ def _edges(low, high, ends, marks):
 
     Landmarks closer to a finite end than 1e-6 of its size are dropped: the piece
     between would be a sliver whose points float64 cannot resolve, and the end's own
-    piece (mirrored, at a top end) covers them.
+    piece (in log coordinates) covers them.
     """
     ends = np.unique(np.asarray(ends, np.float64))
     ends = ends[np.isfinite(ends) & (ends > low) & (ends < high)]
@@ -409,62 +477,120 @@ def _edges(low, high, ends, marks):
     return np.concatenate([[low], inner, [high]])
 
 
+def _anchors(edges, ends):
+    """For each piece, the finite support end it is integrated from, and the direction.
+
+    A piece between two support ends is anchored at the nearer one; one beside a single
+    finite end (a half-line) at that end; a piece with no finite end about (the real
+    line) at none (NaN, direction 0): it is integrated in x.
+    """
+    ends = np.sort(np.array(sorted(e for e in ends if np.isfinite(e)), np.float64))
+    starts, stops = edges[:-1], edges[1:]
+    anchor = np.full(starts.shape, np.nan)
+    direction = np.zeros(starts.shape)
+    for i, (a, b) in enumerate(zip(starts, stops, strict=True)):
+        below, above = ends[ends <= a], ends[ends >= b]
+        lo = below.max() if below.size else -math.inf
+        hi = above.min() if above.size else math.inf
+        if not (np.isfinite(lo) or np.isfinite(hi)):
+            continue
+        use_low = np.isfinite(lo) and (not np.isfinite(hi) or a - lo <= hi - b)
+        anchor[i], direction[i] = (lo, 1.0) if use_low else (hi, -1.0)
+    return anchor, direction
+
+
 class _Problem:
     """The pieces, and the integrand as tanh-sinh calls it, noting mismatches and NaNs.
 
-    A piece that ends at a finite support end e is integrated in t = e - x (its
-    ``mirror_at`` is e; NaN for a piece integrated in x). Points beyond what float64 can
+    A piece near a finite support end e is integrated in s = log|x - e| (``anchor`` e,
+    ``direction`` the sign of x - e), so that the points within 1e-300 of e, and on a
+    half-line the points beyond 1e300, are still seen where a family's density has a
+    closed form in s (`near_end`); the integrand there is the one in x times e^s. A
+    piece with no finite end about is integrated in x. Points beyond what float64 can
     evaluate are left out (integrand 0): farther than ``10**far`` times the landmarks'
-    scale from them, or closer to a piece's start (in x or t) than ``10**-near`` of its
-    width (TensorFlow flushes subnormal numbers to 0, and far out a narrow
-    distribution's standardised x overflows). The mass there is below 1e-100 for any
-    distribution whose tails fall at least as fast as Cauchy's.
+    scale from them, or closer to a piece's start (in x) or to its anchor than
+    ``10**-near`` of its width (TensorFlow flushes subnormal numbers to 0, and far out a
+    narrow distribution's standardised x overflows), unless every side has a closed
+    form there. `beyond_range` checks that the mass left out is negligible.
     """
 
     def __init__(self, sides, integrand, edges, ends, exact):
         self.sides, self.integrand, self.edges = sides, integrand, edges
-        self.ends = {float(e) for e in ends if np.isfinite(e)}
         inner = edges[1:-1]
         self.scale = max(float(np.max(np.abs(inner))), float(np.ptp(inner)), 1e-300)
+        self.log_tiny = math.log(np.finfo(np.float64 if exact else np.float32).tiny) + 1.0
         if exact:
             self.far, self.near, self.probes = 100.0, 280.0, np.array([30.0, 60.0])
         else:
             self.far, self.near, self.probes = 12.0, 30.0, np.array([4.0, 8.0])
-        starts, stops = edges[:-1].copy(), edges[1:].copy()
-        mirror_at = np.where(np.isin(stops, list(self.ends)), stops, np.nan)
-        starts, stops = (
-            np.where(np.isnan(mirror_at), starts, 0.0),
-            np.where(np.isnan(mirror_at), stops, stops - starts),
+        self.anchor, self.direction = _anchors(edges, ends)
+        self.logc = ~np.isnan(self.anchor)
+        self.width = edges[1:] - edges[:-1]
+        self.closed = np.array(
+            [
+                self.logc[i]
+                and all(s is None or s.has_closed(self.anchor[i], self.direction[i]) for s in sides)
+                for i in range(len(self.width))
+            ],
+            dtype=bool,
         )
-        self.pieces = (starts, stops, mirror_at)
+        starts, stops = edges[:-1].copy(), edges[1:].copy()
+        with np.errstate(divide="ignore"):
+            near = np.log(np.abs(np.where(self.direction > 0, starts, stops) - self.anchor))
+            far = np.log(np.abs(np.where(self.direction > 0, stops, starts) - self.anchor))
+        starts = np.where(self.logc, near, starts)
+        stops = np.where(self.logc, far, stops)
+        self.pieces = (starts, stops, np.arange(len(starts), dtype=np.float64))
         self.trouble = None
 
-    def _unseen(self, x, u, mirror_at, start, width):
-        edges, far = self.edges, self.scale * 10.0**self.far
-        unseen = (x < edges[1] - far) | (x > edges[-2] + far)
-        unseen |= np.isfinite(start + width) & (u - start < width * 10.0**-self.near)
-        return unseen
+    def piece_name(self, i):
+        return f"({self.edges[i]:.6g}, {self.edges[i + 1]:.6g})"
 
-    def values(self, u, mirror_at):
-        """Integrand at the points ``u`` (x, or t = e - x where ``mirror_at`` is e)."""
+    def _unseen(self, x, u, i):
+        edges, far = self.edges, self.scale * 10.0**self.far
+        unseen = ~self.closed[i] & ((x < edges[1] - far) | (x > edges[-2] + far))
+        start = np.where(self.logc[i], -np.inf, edges[i])
+        unseen |= np.isfinite(start + self.width[i]) & (
+            u - start < self.width[i] * 10.0**-self.near
+        )
+        # in log coordinates: closer to the anchor than 10**-near of the width
+        cutoff = self._cutoff(i)
+        touching = self.logc[i] & np.isneginf(self.pieces[0][i])
+        unseen |= touching & ~self.closed[i] & (u < cutoff)
+        # |s| > 1e100 is e^(±1e100) from the anchor: nothing there is representable, and
+        # a power of the distance, a·s, may overflow to ±inf
+        unseen |= self.logc[i] & (np.abs(u) > 1e100)
+        return unseen | np.isnan(x)
+
+    def _cutoff(self, i):
+        """The s below which a piece without closed forms is left out (see the class).
+
+        10**-near of the piece's width, and, at an anchor 0, no closer than the smallest
+        normal float (TensorFlow flushes subnormal numbers to 0).
+        """
+        cutoff = np.log(np.minimum(self.width[i], 1e300)) - self.near * math.log(10.0)
+        return np.where(self.anchor[i] == 0.0, np.maximum(cutoff, self.log_tiny), cutoff)
+
+    def values(self, u, index):
+        """Integrand at the points ``u`` (x, or s = log|x - anchor| on log pieces)."""
         u = np.asarray(u, dtype=np.float64)
-        mirror_at = np.broadcast_to(mirror_at, u.shape)
-        mirrored = ~np.isnan(mirror_at)
+        i = np.broadcast_to(index, u.shape).astype(int)
+        anchor, direction, logc = self.anchor[i], self.direction[i], self.logc[i]
         with np.errstate(all="ignore"):
-            x = np.where(mirrored, mirror_at - u, u)
-            piece = np.searchsorted(self.edges, np.where(mirrored, mirror_at, u), "left")
-            piece = np.clip(piece - 1, 0, len(self.edges) - 2)
-            width = self.edges[piece + 1] - self.edges[piece]
-            start = np.where(mirrored, 0.0, self.edges[piece])
-            unseen = self._unseen(x, u, mirror_at, start, width)
+            x = np.where(logc, np.where(logc, anchor, 0.0) + direction * np.exp(u), u)
+            jacobian = np.where(logc, u, 0.0)
+            unseen = self._unseen(x, u, i)
             p, q = self.sides
-            log_p = np.where(unseen, -np.inf, p.log_density(x, u, mirror_at))
+            log_p = np.where(unseen, -np.inf, p.log_density(x, u, anchor, direction))
             log_q = None
             if q is not None:
-                log_q = np.where(unseen, -np.inf, q.log_density(x, u, mirror_at))
+                log_q = np.where(unseen, -np.inf, q.log_density(x, u, anchor, direction))
             self._check(x, log_p, log_q, unseen)
+            log_p = np.where(np.isfinite(jacobian), log_p + jacobian, log_p)
+            if log_q is not None:
+                log_q = np.where(np.isfinite(jacobian), log_q + jacobian, log_q)
             values = np.asarray(self.integrand(x, log_p, log_q), dtype=np.float64)
-        return np.where(unseen, 0.0, values)
+        return np.where(unseen | np.isinf(u), 0.0, values)
 
     __call__ = values
 
@@ -486,42 +612,100 @@ class _Problem:
                 at = x[lost].ravel()[0]
                 self.trouble = Outcome("mismatch", math.inf, 0.0, f"q is 0 at x = {at:.6g}")
 
-    def probe(self):
-        """`Outcome` "divergent" if the integrand decays too slowly at an end, else None.
+    def _end_checks(self):
+        """``(name, u, piece, weight, ratio)`` for each end of p's support to probe.
 
-        At each end of p's support the integrand times the distance (to the end, or to
-        the landmarks for an infinite end) is evaluated at two distances ``10**probes``
-        apart: if it has not fallen to half, the integrand decays no faster than about
-        1/distance and its integral diverges.
+        ``u`` are two probe points; ``weight`` turns the integrand there into its size
+        (integrand times distance); divergent if the size at the second point keeps
+        ``ratio`` of the size at the first.
         """
         edges, decades = self.edges, self.probes
         p_low, p_high = self.sides[0].low, self.sides[0].high
         checks = []
-        if p_low == -math.inf:
-            distance = self.scale * 10.0**decades
-            checks.append(("-inf", edges[1] - distance, distance, math.nan))
-        else:
-            first = edges[np.searchsorted(edges, p_low, "right")]
-            distance = (first - p_low) * 10.0**-decades
-            if np.all(p_low + distance > p_low):  # representable: probe it
-                checks.append((f"{p_low:g}", p_low + distance, distance, math.nan))
-        if p_high == math.inf:
-            distance = self.scale * 10.0**decades
-            checks.append(("+inf", edges[-2] + distance, distance, math.nan))
-        else:
-            last = edges[np.searchsorted(edges, p_high, "left") - 1]
-            distance = (p_high - last) * 10.0**-decades
-            checks.append((f"{p_high:g}", distance, distance, p_high))
-        # One evaluation for all ends (each TensorFlow call has a fixed cost).
-        u = np.concatenate([check[1] for check in checks])
-        mirror_at = np.repeat([check[3] for check in checks], len(decades))
-        all_values = self.values(u, mirror_at).reshape(len(checks), len(decades))
+        for end, i, outward in (
+            (p_low, int(np.searchsorted(edges, p_low, "right")) - 1, -1.0),
+            (p_high, int(np.searchsorted(edges, p_high, "left")) - 1, 1.0),
+        ):
+            name = f"{end:g}" if np.isfinite(end) else ("+inf" if outward > 0 else "-inf")
+            if not self.logc[i]:  # an infinite end of the real line, in x
+                distance = self.scale * 10.0**decades
+                x = (edges[-2] + distance) if outward > 0 else (edges[1] - distance)
+                checks.append((name, x, i, distance, _PROBE_RATIO))
+                continue
+            anchor, s_start, s_stop = self.anchor[i], *(self.pieces[j][i] for j in (0, 1))
+            toward_anchor = np.isfinite(end)  # else: the far end of a half-line
+            if toward_anchor and anchor != end:  # a piece from one end to another
+                continue
+            if self.closed[i]:  # s itself can go as far as needed
+                base = s_stop if toward_anchor else s_start
+                distance = max(1.0, abs(base)) * 10.0**decades
+                s = base - distance if toward_anchor else base + distance
+                checks.append((name, s, i, distance, _PROBE_RATIO))
+            elif toward_anchor:  # 10**-decades of the piece's width from the end
+                s = math.log(self.width[i]) - decades * math.log(10.0)
+                checks.append((name, s, i, np.ones(2), 1.0))
+            else:  # as in x: the size is the integrand in x times the distance
+                distance = self.scale * 10.0**decades
+                x = (edges[-2] + distance) if outward > 0 else (edges[1] - distance)
+                gap = np.abs(x - anchor)
+                checks.append((name, np.log(gap), i, distance / gap, _PROBE_RATIO))
+        return checks
+
+    def probe(self):
+        """`Outcome` "divergent" if the integrand decays too slowly at an end, else None.
+
+        At an infinite end the integrand times the distance (to the landmarks) is
+        evaluated at two distances ``10**probes`` apart: if it has not fallen to half,
+        the integrand decays no faster than about 1/distance and its integral diverges.
+        A finite end, in s = log of the distance to it, is an infinite end of s: where
+        the densities have closed forms in s the same test runs in s (a density like
+        x^(a-1) is e^(a s) there, which falls however small a is); elsewhere the
+        integrand in s is compared at ``10**-probes`` of the piece's width from the end,
+        and only one that does not fall at all is divergent (`beyond_range` catches one
+        that falls too slowly to be integrated within float64's range).
+        """
+        with np.errstate(over="ignore"):  # 1e60 times a scale of 1e300 is inf: no probe
+            checks = self._end_checks()
+        u = np.concatenate([np.asarray(c[1], np.float64) for c in checks])
+        index = np.repeat([c[2] for c in checks], len(self.probes)).astype(np.float64)
+        all_values = self.values(u, index).reshape(len(checks), len(self.probes))
         self.trouble = None  # far out, a NaN or a 0 of q is no evidence against p
-        for (name, _, distance, _), values in zip(checks, all_values, strict=True):
+        for (name, _, _, weight, ratio), values in zip(checks, all_values, strict=True):
             with np.errstate(all="ignore"):
-                size = np.abs(values) * distance
+                size = np.abs(values) * weight
             if np.any(np.isnan(size)) or not size[1] > 1e-200:
                 continue
-            if np.isinf(size[1]) or size[1] >= _PROBE_RATIO * size[0]:
+            if np.isinf(size[1]) or size[1] >= ratio * size[0]:
                 return Outcome("divergent", math.copysign(math.inf, values[1]), math.inf, name)
+        return None
+
+    def beyond_range(self, tolerance):
+        """Where mass left out near a finite end exceeds ``tolerance``, else None.
+
+        On a piece in log coordinates with no closed form, the points closer to the end
+        than 10**-near of the width are left out. The integrand in s just inside the
+        cutoff, h, and its decay rate r there (from a second point 10 decades
+        farther in) give the mass beyond as h / r.
+        """
+        cut = self.logc & ~self.closed & np.isinf(self.pieces[0])
+        if not np.any(cut):
+            return None
+        pieces = np.flatnonzero(cut)
+        base = self._cutoff(pieces)
+        step = 10.0 * math.log(10.0)
+        u = np.concatenate([base + 1e-9 * np.maximum(1.0, np.abs(base)), base + step])
+        index = np.concatenate([pieces, pieces]).astype(np.float64)
+        trouble = self.trouble
+        h = np.abs(self.values(u, index)).reshape(2, -1)
+        self.trouble = trouble
+        with np.errstate(all="ignore"):
+            rate = np.log(h[1] / h[0]) / step
+            mass = np.where(h[0] > 0, h[0] / np.maximum(rate, 0.0), 0.0)
+        for piece, left in zip(pieces, mass, strict=True):
+            if not left <= max(tolerance, 1e-300):
+                end = self.anchor[piece]
+                return (
+                    f"near x = {end:g} (piece {self.piece_name(piece)}): about {left:.2g} "
+                    "of the integral lies closer to the end than float64 can resolve"
+                )
         return None

@@ -257,6 +257,13 @@ def _quadrature_error(outcome, what):
             f"{outcome.where}, inside its support: a log density must be a number or -inf "
             "there; check the distribution's parameters"
         )
+    if outcome.status == "range":
+        return ValueError(
+            f"the quadrature for {what} cannot reach its tolerance: mass outside the float64 "
+            f"range, {outcome.where} (the integral without it is {outcome.value:.6g}); the "
+            "family has no closed form of its density in the log of the distance to that "
+            "end (see klcourse._quadrature.near_end)"
+        )
     return ValueError(
         f"the quadrature for {what} did not reach its tolerance on the piece "
         f"{outcome.where} (integral {outcome.value:.6g}, error estimate {outcome.error:.2g}): "
