@@ -2,8 +2,8 @@
 
 An exercise whose answer is a function (``my_kl``) is judged by its trusted checker in
 the grader's own process, which calls a stand-in (`klcourse.instructor.grading`'s
-``SandboxedFunction``). Each call comes here, to a fresh process in a fresh sandbox,
-started from the course package and not from the submission's kernel: it loads the
+``SandboxedFunction``). Each call comes here, to a sandboxed process started from the
+course package and not from the submission's kernel: it loads the
 function (pickled by value when its capture cell ran), calls it with the checker's
 arguments, and sends back only the *return value*, in `klcourse.instructor.values`' JSON
 format, or the name and message of the exception it raised.

@@ -17,9 +17,14 @@ How one notebook is graded (`grade_notebook`):
    function is sent pickled, as opaque bytes the grader never unpickles.
 4. **Verdicts are computed here, outside the sandbox**, by the trusted checkers of
    `klcourse.exercises`, in the grader's own process. For a function, the checker gets a
-   `SandboxedFunction` stand-in: each call is carried out by
-   `klcourse.instructor.callserver` in a fresh sandbox started from the course package,
-   and only the return value comes back. So nothing a submission prints, patches
+   `SandboxedFunction` stand-in: its calls are carried out by
+   `klcourse.instructor.callserver`, one sandboxed server per notebook started from the
+   course package (not from the student's kernel), and only the return value comes
+   back (with the values of the arguments' trainable variables, copied into ours).
+   Shortcut checks work as in the notebook: the server reports what the function's
+   code refers to, and the library functions a checker forbids are patched there,
+   for that call, never in this process (`klcourse.exercises._shortcuts`). So
+   nothing a submission prints, patches
    (``kc.check``, ``np.allclose``, IPython hooks), places beside the notebook or writes
    into any pipe can change a verdict: at most it can choose the values that it hands
    in, which is what answering is.
