@@ -43,7 +43,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from klcourse import _validate, policy
-from klcourse.divergence import _slopes_from_log_ratio, _terms_from_log_ratio
+from klcourse.divergence import KL_ESTIMATORS, _slopes_from_log_ratio, _terms_from_log_ratio
 
 __all__ = [
     "GRADIENT_ESTIMATORS",
@@ -370,13 +370,11 @@ def kl_penalty_gradients(logits, ref_logits, actions, *, estimator):
         tape.watch(theta)
         log_pi = tf.gather(tf.nn.log_softmax(theta), actions[:, None], batch_dims=1)[:, 0]
         log_r = log_ref - log_pi
-        k1, k2, k3 = -log_r, 0.5 * log_r**2, tf.math.expm1(log_r) - log_r
+        k = {name: _terms_from_log_ratio(log_r, name) for name in KL_ESTIMATORS}
         terms = {
-            "k1": k1,
-            "k2": k2,
-            "k3": k3,
-            "k1_score": tf.stop_gradient(k1) * log_pi,
-            "k3_score": tf.stop_gradient(k3) * log_pi + k3,
+            **k,
+            "k1_score": tf.stop_gradient(k["k1"]) * log_pi,
+            "k3_score": tf.stop_gradient(k["k3"]) * log_pi + k["k3"],
         }[estimator]
         total = tf.reduce_sum(terms)
     return np.asarray(tape.gradient(total, theta), np.float64)
