@@ -124,7 +124,9 @@ import klcourse as kc
 import tensorflow as tf, tensorflow_probability as tfp
 tfd, tfb = tfp.distributions, tfp.bijectors
 kc.seed_everything(41)
-p = tfd.MultivariateNormalTriL([0.0, 0.0], tf.linalg.cholesky([[1.0, 0.5], [0.5, 2.0]]))
+p = tfd.MultivariateNormalTriL(
+    [0.0, 0.0], tf.linalg.cholesky(kc.examples.TUTORIAL_2D_COV.astype("float32"))
+)
 q = tfd.MultivariateNormalDiag(
     tf.Variable([2.0, -2.0]), tfp.util.TransformedVariable([1.0, 2.0], tfb.Exp())
 )
@@ -163,7 +165,9 @@ import klcourse as kc
 import tensorflow as tf, tensorflow_probability as tfp
 tfd, tfb = tfp.distributions, tfp.bijectors
 kc.seed_everything(41)
-p = tfd.MultivariateNormalTriL([0.0, 0.0], tf.linalg.cholesky([[1.0, 0.5], [0.5, 2.0]]))
+p = tfd.MultivariateNormalTriL(
+    [0.0, 0.0], tf.linalg.cholesky(kc.examples.TUTORIAL_2D_COV.astype("float32"))
+)
 panels = []
 for direction in ("reverse", "forward"):
     q = tfd.MultivariateNormalDiag(

@@ -334,10 +334,7 @@ def test_monte_carlo_bad_input():
 
 # ---------------------------------------------------------------- kl dispatcher
 def test_kl_picks_the_route():
-    mixture = tfd.MixtureSameFamily(
-        tfd.Categorical(probs=np.array([0.5, 0.5])),
-        tfd.Normal(np.array([-0.2, 1.0]), np.array([0.1, 0.5])),
-    )
+    mixture = kc.examples.tutorial_mixture()
     assert kc.kl(normal(0, 2), normal(1, 4)).method == "analytic"
     result = kc.kl(normal(3, 1), mixture)
     assert result.method == "quadrature" and result.value == pytest.approx(9.495432, abs=1e-6)

@@ -9,7 +9,7 @@ import tensorflow_probability as tfp
 import klcourse as kc
 
 tfd, tfb = tfp.distributions, tfp.bijectors
-SIGMA = np.array([[1.0, 0.5], [0.5, 2.0]])
+SIGMA = kc.examples.TUTORIAL_2D_COV
 
 
 def trainable_normal(loc, scale):
@@ -61,9 +61,7 @@ def test_2d_optima_match_closed_forms(divergence, variances):
 
 
 def mixture():
-    return tfd.MixtureSameFamily(
-        tfd.Categorical(probs=[0.5, 0.5]), tfd.Normal([-0.2, 1.0], [0.1, 0.5])
-    )
+    return kc.examples.tutorial_mixture(np.float32)
 
 
 @pytest.mark.slow  # tiers: a Monte Carlo fit of a second or more; `make test` runs it

@@ -10,7 +10,7 @@ from PIL import Image
 import klcourse as kc
 
 tfd, tfb = tfp.distributions, tfp.bijectors
-COV = np.array([[1.0, 0.5], [0.5, 2.0]])
+COV = kc.examples.TUTORIAL_2D_COV
 
 
 def target():
