@@ -89,36 +89,39 @@ def test_nbgrader_generates_every_chapter(tmp_path):
         assert "### BEGIN SOLUTION" not in text and "# YOUR CODE HERE\npass" in text
 
 
-def test_nbgrader_autograde_passes_right_and_fails_wrong(tmp_path, tiny_course):
+def test_nbgrader_autograde_passes_right_and_fails_wrong(tmp_path):
+    """Chapter 1 itself (not a toy): its solution notebook gets every auto-graded point,
+    the released notebook answered wrongly gets none."""
+    name = "01_kl_basics.ipynb"
     root = new_course(tmp_path / "course")
-    chapter = nbformat.read(tiny_course / "chapters" / "01_tiny.ipynb", as_version=4)
-    chapter.cells.insert(1, nbformat.v4.new_code_cell("import klcourse as kc"))
+    chapter = nbformat.read(ROOT / "chapters" / name, as_version=4)
+    exercises = course.chapter_exercises(chapter)
     chapter = nbgrader_metadata.with_nbgrader_metadata(chapter)
     (root / "source" / "ps1").mkdir(parents=True)
-    nbformat.write(chapter, root / "source" / "ps1" / "01_tiny.ipynb")
+    nbformat.write(chapter, root / "source" / "ps1" / name)
     nbgrader(root, "generate_assignment", "ps1", "--force")
-    released = nbformat.read(root / "release" / "ps1" / "01_tiny.ipynb", as_version=4)
-    right = nbformat.read(root / "source" / "ps1" / "01_tiny.ipynb", as_version=4)
-    wrong = nbformat.read(root / "release" / "ps1" / "01_tiny.ipynb", as_version=4)
+    released = nbformat.read(root / "release" / "ps1" / name, as_version=4)
+    right = nbformat.read(root / "source" / "ps1" / name, as_version=4)
+    wrong = nbformat.read(root / "release" / "ps1" / name, as_version=4)
     for cell in wrong.cells:  # the released notebook, answered wrongly
         cell.source = cell.source.replace("# YOUR CODE HERE\npass", "answer = 1.0")
         cell.source = cell.source.replace("    # YOUR CODE HERE\n    pass", "    return 0.0")
     assert released.cells != wrong.cells
-    for student, notebook in (("alice", right), ("bob", wrong)):
+    students = {"alice": right, "bob": wrong}
+    for student, notebook in students.items():
         folder = root / "submitted" / student / "ps1"
         folder.mkdir(parents=True)
         for cell in notebook.cells:  # what a student's Jupyter would keep
             cell.metadata.get("nbgrader", {}).pop("checksum", None)
-        nbformat.write(notebook, folder / "01_tiny.ipynb")
+        nbformat.write(notebook, folder / name)
     nbgrader(root, "autograde", "ps1", "--force")
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        scores = {
-            student: gradebook.find_submission("ps1", student).score for student in ("alice", "bob")
-        }
+        scores = {student: gradebook.find_submission("ps1", student).score for student in students}
         max_score = gradebook.find_assignment("ps1").max_score
-    # 1 + 2 auto-graded points; the written answer (2 points) waits for manual grading
-    assert max_score == 5
-    assert scores == {"alice": 3, "bob": 0}
+    # the written answers' points wait for manual grading
+    assert max_score == sum(e.points for e in exercises)
+    auto = sum(e.points for e in exercises if e.kind == "auto")
+    assert scores == {"alice": auto, "bob": 0}
     shutil.rmtree(root)
