@@ -160,6 +160,18 @@ def test_total_variation_normal_against_quadrature(mu_p, s_p, mu_q, s_q):
     assert exact == pytest.approx(fd.total_variation_normal(mu_q, s_q, mu_p, s_p), abs=1e-14)
 
 
+def test_total_variation_quadrature_with_the_kinks_marked():
+    p = tfd.Normal(np.float64(0.0), np.float64(1.0))
+    q = tfd.Normal(np.float64(1.0), np.float64(1.5))
+
+    def gap(x):
+        return float(p.log_prob(x) - q.log_prob(x))
+
+    kinks = [scipy.optimize.brentq(gap, a, b) for a, b in ((-5.0, 0.0), (0.0, 5.0))]
+    value = fd.f_divergence_quadrature(p, q, "total_variation", points=kinks)
+    assert value == pytest.approx(fd.total_variation_normal(0.0, 1.0, 1.0, 1.5), rel=1e-9)
+
+
 def test_total_variation_normal_equal_scales_and_limits():
     for delta in (0.0, 0.1, 1.0, 5.0):
         expected = 2 * scipy.stats.norm.cdf(delta / 2) - 1
