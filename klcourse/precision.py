@@ -18,8 +18,12 @@ is compared *as a number*, at the precision it is written with:
 
 So a chapter states its precision by how it prints: ``f"{kl:.4f}"`` claims four
 decimals, `klcourse.glue` stores a float rounded to ``digits`` significant digits
-(default 6). A stored number changed in its 4th significant digit always fails: one
-unit in the 4th digit is at least 1e-4 of the value, more than a unit in the 6th.
+(default 6). Exactly: a number shown with at most 7 significant digits passes a change
+of one unit in its last shown digit (by design) and fails a change of two or more units
+there, or any change in an earlier digit. So a glued float (6 digits) fails on any change
+in its 4th significant digit, while ``f"{kl:.3f}"`` showing ``0.349`` passes ``0.350``
+and fails ``0.351``: a number shown with 3 or 4 significant digits is checked to 2 units
+in its last one, not to its 4th digit.
 
 `numbers_agree` is the comparison; `klcourse.nbval_plugin` makes nbval use it.
 """

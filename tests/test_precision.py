@@ -76,6 +76,24 @@ def test_rounding_noise_never_fails_and_4th_digit_always_does(value, digits):
     assert not numbers_agree(shown, changed + "e" + exponent)
 
 
+@given(
+    st.floats(min_value=1e-6, max_value=1e6),
+    st.integers(min_value=1, max_value=7),
+    st.integers(min_value=2, max_value=9),
+)
+def test_one_unit_in_the_last_shown_digit_passes_and_two_fail(value, digits, units):
+    # The rule exactly: numbers shown with up to 7 significant digits (3 or 4 in most
+    # prose) pass a change of one unit in their last digit and fail from two units on.
+    shown = f"{value:.{digits - 1}e}"
+    mantissa, exponent = shown.split("e")
+    last = int(mantissa[-1])
+    for step, agrees in ((1, True), (units, False)):
+        moved = last + step if last + step <= 9 else last - step
+        if not 0 <= moved <= 9:
+            continue
+        assert numbers_agree(shown, f"{mantissa[:-1]}{moved}e{exponent}") is agrees
+
+
 def test_round_significant_validates():
     with pytest.raises(ValueError, match="`digits` must be a positive int"):
         round_significant(1.0, 0)
@@ -86,7 +104,9 @@ NOTEBOOK_CELLS = [
     "import numpy as np\nx = np.linspace(0, 1, 101)\nkl = float(np.sum(x * np.log1p(x)) / 100)",
     'print(f"KL is {kl:.6f} nats over {x.size} points")',
     "round(kl, 6)",
+    'print(f"in short: {kl:.3f} nats, or {100 * kl:.2f} centinats")',
 ]
+SHORT = "in short:"
 
 
 def _shift_digit(text, position):
@@ -97,7 +117,10 @@ def _shift_digit(text, position):
     number = match.group()
     digits = [i for i, c in enumerate(number) if c.isdigit()]
     first = next(i for i in digits if number[i] != "0")
-    at = [i for i in digits if i >= first][position - 1]
+    significant = [i for i in digits if i >= first]
+    if len(significant) < position:  # too short to have that digit: left alone
+        return text
+    at = significant[position - 1]
     changed = number[:at] + str((int(number[at]) + 5) % 10) + number[at + 1 :]
     return text[: match.start()] + changed + text[match.end() :]
 
@@ -109,10 +132,25 @@ def _flip_last(text):
     )
 
 
+def _two_units(text, which):
+    """Move the last digit of the ``which``-th number after "in short:" by two units."""
+    if SHORT not in text:
+        return text
+    head, tail = text.split(SHORT, 1)
+    match = list(re.finditer(r"\d+\.\d+", tail))[which]
+    number, last = match.group(), int(match.group()[-1])
+    moved = last + 2 if last <= 7 else last - 2  # no carry: exactly two units
+    tail = tail[: match.start()] + number[:-1] + str(moved) + tail[match.end() :]
+    return head + SHORT + tail
+
+
 MUTATIONS = {
     "unchanged": (lambda text: text, True),
     "last_digit": (_flip_last, True),
     "fourth_digit": (lambda text: _shift_digit(text, 4), False),
+    # a number shown with 3 (then 4) significant digits, two units off in its last one
+    "three_digits_two_units": (lambda text: _two_units(text, 0), False),
+    "four_digits_two_units": (lambda text: _two_units(text, 1), False),
     "word": (lambda text: text.replace("nats", "bits"), False),
     "integer": (lambda text: text.replace("101 points", "100 points"), False),
 }
