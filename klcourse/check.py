@@ -104,6 +104,12 @@ def exercise(id, answer):
       KeyError: if ``id`` names no exercise (the message lists the known ids).
       AssertionError: under nbgrader (``NBGRADER_EXECUTION`` set), if the answer is
         wrong or missing, so that nbgrader's autograder fails the test cell.
+
+    Examples:
+      >>> import klcourse
+      >>> exercise("ch1-my-kl", ...)  # the stub a chapter's solution cell starts with
+      ❌ ch1-my-kl: not answered yet: replace `...` with your answer and run the cell again.
+      >>> reset()
     """
     if id not in _REGISTRY:
         raise KeyError(f"no exercise {id!r}; known ids: {', '.join(sorted(_REGISTRY))}")
@@ -126,10 +132,28 @@ def results():
 
     Returns:
       ``dict`` from exercise id to ``True`` (right) or ``False`` (wrong or unanswered).
+
+    Examples:
+      >>> import klcourse
+      >>> reset()
+      >>> exercise("ch1-my-kl", ...)
+      ❌ ch1-my-kl: not answered yet: replace `...` with your answer and run the cell again.
+      >>> results()
+      {'ch1-my-kl': False}
+      >>> reset()
     """
     return dict(_RESULTS)
 
 
 def reset():
-    """Forget recorded results (grading runs each notebook in a fresh kernel anyway)."""
+    """Forget recorded results (grading runs each notebook in a fresh kernel anyway).
+
+    Returns:
+      ``None``; `results` is empty afterwards.
+
+    Examples:
+      >>> reset()
+      >>> results()
+      {}
+    """
     _RESULTS.clear()

@@ -51,6 +51,13 @@ def glue(name, value, display=False, *, digits=6):
 
     Raises:
       ValueError: if ``digits`` is not a positive int.
+
+    Examples:
+      In a chapter, ``kc.glue("kl_pq", 0.34939712)`` stores ``0.349397``, which the
+      Markdown shows with ``{glue:text}`kl_pq:.4f``` as 0.3494. Outside a notebook the
+      output goes to IPython's display machinery, which prints nothing:
+
+      >>> glue("kl_pq", 0.34939712)
     """
     # NumPy 2 prints scalars as `np.float64(0.35)`, which myst-nb's `{glue:text}`x:.2f``
     # cannot format; a Python number prints as `0.35`.
@@ -68,7 +75,20 @@ def glue(name, value, display=False, *, digits=6):
 def setup_figures(dpi=80):
     """Small, readable figures: seaborn's style, perceptually uniform colour maps.
 
-    Small figures keep every notebook under the course's 3 MiB budget.
+    Small figures keep every notebook under the course's 3 MiB budget. Every chapter
+    calls it once, in its first code cell (chapter 1 onwards).
+
+    Args:
+      dpi: dots per inch of the figures (default 80).
+
+    Returns:
+      ``None``; matplotlib's ``rcParams`` are updated in place.
+
+    Examples:
+      >>> import matplotlib as mpl
+      >>> setup_figures()
+      >>> mpl.rcParams["figure.dpi"], mpl.rcParams["figure.figsize"]
+      (80.0, [6.0, 3.6])
     """
     sns.set_theme(context="notebook", style="ticks")
     mpl.rcParams.update(

@@ -448,6 +448,13 @@ def to_html(anim):
 
     Returns:
       ``IPython.display.HTML``; equal frames give equal HTML (no random ids).
+
+    Examples:
+      Chapter 3 shows its fits this way (an animation takes seconds to render):
+
+      >>> anim = animate_fit_1d(trace, make_q, target, x)  # doctest: +SKIP
+      >>> to_html(anim)  # doctest: +SKIP
+      <IPython.core.display.HTML object>
     """
     return anim.to_html()
 
@@ -461,5 +468,14 @@ def to_gif(anim, path):
 
     Returns:
       ``path``.
+
+    Raises:
+      OSError: if ``path`` cannot be written.
+
+    Examples:
+      For a slide or a page that runs no JavaScript:
+
+      >>> to_gif(animate_fit_1d(trace, make_q, target, x), "fit.gif")  # doctest: +SKIP
+      'fit.gif'
     """
     return anim.to_gif(path)

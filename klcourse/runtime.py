@@ -123,6 +123,10 @@ def device_name():
     Returns:
       ``"CPU"``, or ``"GPU (<name>)"`` for the first GPU TensorFlow sees (none when
       ``KLCOURSE_DEVICE=cpu``).
+
+    Examples:
+      >>> device_name() == "CPU" or device_name().startswith("GPU (")
+      True
     """
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
