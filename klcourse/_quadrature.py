@@ -12,22 +12,28 @@ What it does, with the strategies of SciPy's ``quad`` (QUADPACK) for comparison:
 * **Endpoint singularities.** ``quad``'s ``weight='alg'`` integrates
   :math:`(x-a)^\alpha (b-x)^\beta f(x)` exactly but must be told the exponents, and QAGS
   extrapolates its way through. Tanh-sinh (``scipy.integrate.tanhsinh``, run on every
-  piece at once) clusters its nodes double-exponentially at both ends of a piece and so
-  integrates :math:`x^{\alpha-1}` or :math:`\log x` singularities to full precision
-  without knowing the exponent, *provided the points near the end can be represented*.
-  Near 0 they can (down to about 1e-300). Near 1 they cannot: neighbouring float64
-  numbers there are 1.1e-16 apart, and Beta(0.3, 0.3) has about 1e-5 of its mass above
-  the largest float below 1. So the piece that ends at a finite upper end ``b`` is
-  integrated in :math:`t = b - x`, with the log density of :math:`b - X` written in
-  closed form where the family allows (Beta(α, β) → Beta(β, α), Kumaraswamy,
-  LogitNormal, and mixtures of these). Other families are evaluated at ``b - t`` and lose
-  only the points that round to ``b``.
-* **Infinite ranges** use tanh-sinh's own change of variables.
+  piece at once) clusters its nodes double-exponentially at both ends of a piece, but
+  only as far as float64 can represent the points: near 1 they are 1.1e-16 apart (Beta(0.3,
+  0.3) has about 1e-5 of its mass above the largest float below 1), and Gamma(0.01, 1)
+  has 1.6e-3 of its mass below 1e-280. So every piece beside a finite support end e (all
+  pieces of a half-line, the halves of a bounded support) is integrated in
+  :math:`s = \log|x - e|`, where :math:`x^{a-1}` becomes the smooth, slowly decaying
+  :math:`e^{a s}` and the points within 1e-300 of e, or beyond 1e300 on a half-line, are
+  ordinary values of s. The densities there are written in closed form in s where the
+  family allows (`near_end`: Beta, Kumaraswamy, LogitNormal at 0 and 1; Gamma,
+  Exponential, Chi2, InverseGamma, LogNormal at 0; mixtures of these); other families
+  are evaluated at x and lose only the points float64 cannot reach, which
+  `_Problem.beyond_range` checks hold a negligible share of the integral (else the
+  error says "mass outside the float64 range"). Pieces on the real line, away from any
+  finite end, are integrated in x, as before.
+* **Infinite ranges** use tanh-sinh's own change of variables (in x, or in s).
 * **Divergent integrals.** Before integrating, each end of p's support is probed at
-  two points 30 decades apart (1e30 and 1e60 times the landmarks' scale beyond them, or
-  1e-30 and 1e-60 times the last piece's width from a finite end). An integrand that
-  falls no faster than 1/distance there has an infinite integral: KL(Cauchy‖Normal) and
-  KL(Cauchy‖Laplace) are infinite, KL(Cauchy‖StudentT(3)) is not.
+  two points 30 decades apart (1e30 and 1e60 times the landmarks' scale beyond them):
+  an integrand that falls no faster than 1/distance there has an infinite integral:
+  KL(Cauchy‖Normal) and KL(Cauchy‖Laplace) are infinite, KL(Cauchy‖StudentT(3)) is not.
+  A finite end is an infinite end of s and is probed the same way in s where the
+  densities have closed forms; elsewhere at 1e-30 and 1e-60 of the piece's width from
+  it, and only an integrand in s that does not fall at all counts as divergent.
 * **Cancellation.** `kl_quadrature` integrates q - p + p log(p/q) over both supports,
   which is never negative, so a relative tolerance holds even for a tiny KL.
 * **Precision.** Distributions are rebuilt with float64 parameters (a float32

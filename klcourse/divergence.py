@@ -284,9 +284,11 @@ def kl_quadrature(p, q, *, lower=-np.inf, upper=np.inf, points=()):
     tanh-sinh rule (``scipy.integrate.tanhsinh``), whose nodes crowd into the ends of each
     piece: densities that vanish or blow up at an end (Beta, Gamma with shape < 1,
     Kumaraswamy), kinks (Laplace), half-lines and heavy tails (Student t, Cauchy) are
-    integrated to about 1e-12 relative. The piece next to a finite upper end is
-    integrated in the distance to that end, in closed form for Beta, Kumaraswamy and
-    LogitNormal, since float64 cannot represent the points within 1e-16 of 1. float32
+    integrated to about 1e-12 relative. Pieces beside a finite end of a support are
+    integrated in the log of the distance to that end, with the densities in closed form
+    there for Beta, Kumaraswamy, LogitNormal, Gamma, Chi2, InverseGamma and LogNormal,
+    since float64 cannot represent the points within 1e-16 of 1, nor those below 1e-308
+    (shapes near 0.01 put 1e-3 of their mass there). float32
     distributions are evaluated with their parameters cast to float64. Introduced in
     chapter 4.
 
@@ -308,8 +310,10 @@ def kl_quadrature(p, q, *, lower=-np.inf, upper=np.inf, points=()):
     Raises:
       TypeError: if ``p`` or ``q`` has no ``log_prob``.
       ValueError: if ``p`` or ``q`` has a batch or event shape, ``lower``..``upper``
-        misses p's support, a ``log_prob`` is NaN inside its support, or a piece of the
-        integral does not reach its tolerance (the message names the piece).
+        misses p's support, a ``log_prob`` is NaN inside its support, a piece of the
+        integral does not reach its tolerance (the message names the piece), or a
+        share of the integral lies where float64 cannot evaluate p's or q's family
+        (the message says "mass outside the float64 range").
 
     Examples:
       >>> import numpy as np, tensorflow_probability as tfp
