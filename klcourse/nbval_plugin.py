@@ -47,7 +47,21 @@ def _outputs_by_kind(outputs):
 
 
 def pytest_configure(config):
-    """Wrap nbval's ``compare_outputs`` once per process (if nbval is installed)."""
+    """Wrap nbval's ``compare_outputs`` once per process (if nbval is installed).
+
+    A pytest hook: ``-p klcourse.nbval_plugin`` (or the root ``conftest.py``) makes
+    pytest call it at start-up, and nbval then compares numbers with
+    `klcourse.precision.numbers_agree`.
+
+    Args:
+      config: pytest's ``Config`` (unused: the patch applies to every nbval cell).
+
+    Returns:
+      ``None``.
+
+    Examples:
+      >>> pytest_configure(None)  # idempotent: a second call leaves nbval as it is
+    """
     try:
         from nbval import plugin
     except ImportError:

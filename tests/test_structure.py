@@ -13,6 +13,7 @@ import pkgutil
 import re
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -154,3 +155,114 @@ def test_dotted_names_in_the_package_resolve():
             if not resolves(dotted):
                 unresolved.add(f"{name}: {dotted}")
     assert not unresolved, sorted(unresolved)
+
+
+# ------------------------------------------------------------------ docstrings
+# Public names still missing part of the standard, in modules other helpers own (issue 12,
+# docstrings). Each entry is a debt: remove it when its docstring is done (not enforced,
+# so that the owners can finish them while this list is in review).
+DOCSTRING_DEBTS = {
+    # explore.* (the explorers' helper): no example yet
+    "klcourse.explore.divergence",
+    "klcourse.explore.fits",
+    "klcourse.explore.estimators",
+    "klcourse.explore.reverse_kl",
+    "klcourse.explore.reverse_kl_optima",
+    "klcourse.explore.estimator_spread",
+    "klcourse.explore.bokehjs_files",
+    "klcourse.explore.insert_cells",
+    # jupyter_flavour.*: no example yet
+    "klcourse.jupyter_flavour.jupyter_notebook",
+    "klcourse.jupyter_flavour.convert_folder",
+    # instructor.* entry points (the grading helper)
+    "klcourse.instructor.book_command",
+    "klcourse.instructor.build_student_edition",
+    "klcourse.instructor.student_notebook",
+    "klcourse.instructor.grade",
+    "klcourse.instructor.grade_notebook",
+    "klcourse.instructor.exercise_index",
+    "klcourse.instructor.with_nbgrader_metadata",
+    "klcourse.instructor.capture.capture",
+    "klcourse.instructor.course.book_command",
+    "klcourse.instructor.course.chapter_exercises",
+    "klcourse.instructor.course.chapters",
+    "klcourse.instructor.course.chapter_number",
+    "klcourse.instructor.course.check_call",
+    "klcourse.instructor.edition.student_notebook",
+    "klcourse.instructor.edition.with_package_source",
+    "klcourse.instructor.edition.build_student_edition",
+    "klcourse.instructor.grading.grade_notebook",
+    "klcourse.instructor.grading.grade",
+    "klcourse.instructor.index.exercise_index",
+    "klcourse.instructor.nbgrader_metadata.with_nbgrader_metadata",
+    "klcourse.instructor.nbgrader_metadata.apply",
+    "klcourse.instructor.sandbox.find_sandbox",
+    "klcourse.instructor.sandbox.apply_limits",
+    "klcourse.instructor.values.encode",
+    "klcourse.instructor.values.decode",
+    "klcourse.instructor.values.dumps",
+    "klcourse.instructor.values.loads",
+}
+
+
+def _returns_a_value(function):
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return True  # cannot tell: ask for Returns
+    body = tree.body[0]
+    for node in ast.walk(body):
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if isinstance(node, ast.Return) and node.value is not None:
+            # a nested function's return is not this function's
+            return True
+    return False
+
+
+def docstring_gaps(function):
+    """What a public function's docstring lacks: Args, Returns, an example."""
+    doc = inspect.getdoc(function) or ""
+    if not doc:
+        return ["docstring"]
+    gaps = []
+    parameters = [p for p in inspect.signature(function).parameters if p not in ("self", "cls")]
+    if parameters and "Args:" not in doc:
+        gaps.append("Args")
+    if _returns_a_value(function) and "Returns:" not in doc and "Yields:" not in doc:
+        gaps.append("Returns")
+    if ">>>" not in doc:
+        gaps.append("example")
+    return gaps
+
+
+def public_functions():
+    """``{dotted name: object}`` for every function in a module's ``__all__`` (kc's too)."""
+    found = {}
+    for name in ["klcourse", *MODULES]:
+        if name.rsplit(".", 1)[-1].startswith("_"):
+            continue
+        module = importlib.import_module(name)
+        for attribute in getattr(module, "__all__", []):
+            value = getattr(module, attribute)
+            if inspect.isfunction(value):
+                found[f"{name}.{attribute}"] = value
+            elif inspect.isclass(value):  # a class needs a docstring (results, options)
+                found[f"{name}.{attribute}"] = None if value.__doc__ else value
+    return found
+
+
+def test_every_public_function_has_args_returns_and_an_example():
+    gaps = {}
+    for name, value in public_functions().items():
+        if value is None:
+            continue
+        if inspect.isclass(value):
+            gaps[name] = ["docstring"]
+            continue
+        missing = docstring_gaps(value)
+        # kc re-exports: the debt is the defining module's
+        defined = f"{value.__module__}.{value.__name__}"
+        if missing and name not in DOCSTRING_DEBTS and defined not in DOCSTRING_DEBTS:
+            gaps[name] = missing
+    assert not gaps, f"docstrings lack (formula or chapter, Args, Returns, example): {gaps}"
