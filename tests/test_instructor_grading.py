@@ -10,8 +10,10 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -48,7 +50,7 @@ def with_cell(notebook, source, *, after=None, replace=None):
     return notebook
 
 
-def hostile_class(folder, right, stub, escape_targets):
+def hostile_class(folder, right, stub, escape_targets, port):
     """Write the class; returns ``{student: (auto-graded score, {exercise: verdict})}``."""
     die = 'exercise("ch1-die-bits"'
     wrong = with_cell(right, "answer = 1.0", after="BEGIN SOLUTION\nloaded")
@@ -82,11 +84,16 @@ def hostile_class(folder, right, stub, escape_targets):
             "    found.append('wrote the course package')",
             "except OSError:",
             "    pass",
-            "try:",
-            "    socket.create_connection(('1.1.1.1', 53), timeout=3)",
-            "    found.append('network')",
-            "except OSError:",
-            "    pass",
+            # no network device but loopback, and the host's own ports are out of reach
+            "devices = [line.split(':')[0].strip() for line in open('/proc/net/dev')][2:]",
+            "if devices != ['lo']:",
+            "    found.append('network devices ' + ' '.join(devices))",
+            f"for address in [('127.0.0.1', {port}), ('1.1.1.1', 53)]:",
+            "    try:",
+            "        socket.create_connection(address, timeout=3)",
+            "        found.append(f'network {address}')",
+            "    except OSError:",
+            "        pass",
             "try:",
             "    big = bytearray(20 * 2**30)",
             "    found.append('20 GiB of memory')",
@@ -268,7 +275,8 @@ def graded(tiny_course, tmp_path_factory):
     right = nbformat.read(tiny_course / "chapters" / "01_tiny.ipynb", as_version=4)
     stub = instructor.student_notebook(right)
     targets = [str(base / "escaped.txt"), str(tiny_course / "escaped.txt"), "/tmp/escaped-" + SLEEP]
-    expected = hostile_class(base / "class", right, stub, targets)
+    listener = socket.create_server(("127.0.0.1", 0))  # a host port no sandbox may reach
+    expected = hostile_class(base / "class", right, stub, targets, listener.getsockname()[1])
     before = {p for p in base.rglob("*")}
     os.environ["KLCOURSE_SECRET"] = "an instructor's variable no submission may read"
     start = time.monotonic()
@@ -278,6 +286,7 @@ def graded(tiny_course, tmp_path_factory):
         )
     finally:
         del os.environ["KLCOURSE_SECRET"]
+        listener.close()
     seconds = time.monotonic() - start
     print(f"graded {len(rows)} students in {seconds:.0f} s")
     return {
@@ -378,6 +387,33 @@ def test_written_marks_are_merged_and_resume_reuses_records(graded, tiny_course)
     assert any("'seven' is not a number" in p for p in by_student["stubs"]["problems"])
 
 
+def test_an_interrupted_run_resumes(graded, tiny_course, tmp_path):
+    """A run stopped part-way (one record never written, one cut off mid-write, no
+    reports yet) resumes: only those two notebooks run again, and the reports are whole."""
+    out = tmp_path / "out"
+    shutil.copytree(graded["out"], out)
+    for name in ("grades.csv", "summary.md", "written.csv"):
+        (out / name).unlink()
+    shutil.rmtree(out / "feedback")
+    records = out / "records"
+    (records / "right" / "01_tiny.json").unlink()
+    (records / "wrong" / "01_tiny.json").write_text('{"key": "v')
+    kept = {
+        p: p.stat().st_mtime_ns
+        for p in records.rglob("*.json")
+        if p.parent.name not in ("right", "wrong")
+    }
+    rows = instructor.grade(
+        graded["base"] / "class", out, root=tiny_course, options=OPTIONS, jobs=2, resume=True
+    )
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # not graded again
+    assert {r["student"]: r["score"] for r in rows} == {
+        name: score for name, (score, _) in graded["expected"].items()
+    }
+    assert json.loads((records / "wrong" / "01_tiny.json").read_text())["exercises"]
+    assert (out / "feedback" / "right.md").exists() and (out / "grades.csv").exists()
+
+
 def test_grading_refuses_without_a_sandbox(tmp_path, tiny_course, monkeypatch):
     (tmp_path / "class" / "a").mkdir(parents=True)
     monkeypatch.setattr(shutil, "which", lambda name: None)
@@ -394,6 +430,27 @@ def test_grading_refuses_without_a_sandbox(tmp_path, tiny_course, monkeypatch):
     assert done.returncode != 0 and "Grading refused" in done.stderr
 
 
+def test_cpu_time_limit_ends_a_busy_kernel(tmp_path, tiny_course):
+    """A loop that keeps a core busy is ended by the CPU-time limit (RLIMIT_CPU), well
+    before the cell limit, and the answers reached before it keep their verdicts."""
+    right = nbformat.read(tiny_course / "chapters" / "01_tiny.ipynb", as_version=4)
+    busy = with_cell(right, "while True:\n    pass")  # after the last check cell
+    path = tmp_path / "01_tiny.ipynb"
+    nbformat.write(busy, path)
+    limits = sandbox.Limits(cpu_s=15)
+    options = instructor.Options(cell_timeout=300, notebook_timeout=400, limits=limits)
+    box = sandbox.find_sandbox(limits=limits)
+    try:
+        record = grading.grade_notebook(
+            path, instructor.course.chapter_exercises(right), box=box, options=options
+        )
+    finally:
+        box.close()
+    assert "kernel died" in " ".join(record["problems"]), record["problems"]
+    assert {e["verdict"] for e in record["exercises"].values()} == {"correct"}
+    assert record["seconds"] < 300
+
+
 def test_no_sandbox_still_grades_and_kills_what_it_started(tmp_path, tiny_course):
     right = nbformat.read(tiny_course / "chapters" / "01_tiny.ipynb", as_version=4)
     (tmp_path / "class" / "a").mkdir(parents=True)
@@ -407,6 +464,57 @@ def test_no_sandbox_still_grades_and_kills_what_it_started(tmp_path, tiny_course
     assert rows[0]["score"] == 3
     assert "without a sandbox" in (tmp_path / "out" / "summary.md").read_text()
     assert sleeping() == []
+
+
+def as_nobody(*command):
+    setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+    return [setpriv, f"--reuid={sandbox.NOBODY}", f"--regid={sandbox.NOBODY}", "--clear-groups"] + [
+        str(c) for c in command
+    ]
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="run as root only: as an ordinary user every grading test takes this path",
+)
+def test_grading_as_an_ordinary_user(tiny_course):
+    """As root the sandbox drops to nobody with setpriv; an ordinary user's grading takes
+    bubblewrap's user namespace (``--unshare-user``) instead: grade one notebook so."""
+    probe = subprocess.run(
+        as_nobody("bwrap", "--unshare-user", "--ro-bind", "/", "/", "true"), capture_output=True
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"no user namespaces for ordinary users here: {probe.stderr[-200:]!r}")
+    where = subprocess.run(
+        as_nobody(sys.executable, "-c", "import sys; print(sys.base_prefix)"),
+        capture_output=True,
+        text=True,
+    )
+    if where.stdout.strip() != sys.base_prefix:  # e.g. a Python under root's 0700 home
+        pytest.skip(f"`nobody` cannot read this Python's installation ({sys.base_prefix})")
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="klcourse-as-nobody-"))
+    try:
+        shutil.copytree(tiny_course, folder / "course")
+        (folder / "class" / "a").mkdir(parents=True)
+        shutil.copy(folder / "course" / "chapters" / "01_tiny.ipynb", folder / "class" / "a")
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o777 if path.is_dir() else 0o666)
+        done = subprocess.run(
+            as_nobody(sys.executable, "-m", "klcourse.instructor", "--course", folder / "course")
+            + ["grade", str(folder / "class"), "--out", str(folder / "out"), "--jobs", "1"],
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            env={"PATH": os.environ["PATH"], "HOME": str(folder), "LANG": "C.UTF-8"},
+            timeout=400,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        with open(folder / "out" / "grades.csv") as handle:
+            (row,) = csv.DictReader(handle)
+        assert (row["score"], row["ch1-die-bits"], row["ch1-my-kl"]) == ("3", "1", "2"), row
+        assert not any(p.owner() == "root" for p in (folder / "out").rglob("*"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_values_format_refuses_what_it_did_not_write():
@@ -434,3 +542,97 @@ def test_capture_cells_take_the_course_expression(tiny_course):
         '__klcourse_capture__("ch1-my-kl", lambda: my_kl)',
     ]
     assert notes == []
+
+
+# ------------------------------------------------------------------ the real chapters
+COURSE = pathlib.Path(__file__).resolve().parents[1]
+# Planted shortcuts, each in a cell just before its exercise's check cell: (chapter stem
+# prefix, the shortcut's code, exercise). ch1-my-kl is caught by reading the function's
+# code (`_shortcuts.forbidden_calls`), which the call server does from the real code
+# object; ch4-policy-pitfall by patching the library inside the call server
+# (`_shortcuts.forbidding`): neither function exists outside the sandbox.
+SHORTCUTS = [
+    (
+        "01",
+        "import scipy.special\n\n\ndef my_kl(p, q):\n"
+        "    return float(np.sum(scipy.special.rel_entr(p, q)))",
+        "ch1-my-kl",
+    ),
+    (
+        "04",
+        "def naive_k3_gradient(logits, ref_logits):\n"
+        "    from klcourse import gradients as g\n\n"
+        "    return g.expected_kl_penalty_gradient(logits, ref_logits, estimator='k3')\n\n\n"
+        "answer = naive_k3_gradient",
+        "ch4-policy-pitfall",
+    ),
+]
+
+
+def before_check(notebook, exercise, source):
+    """A copy of ``notebook`` with a code cell inserted before ``exercise``'s check cell."""
+    notebook = copy.deepcopy(notebook)
+    index = next(i for i, c in enumerate(notebook.cells) if f'exercise("{exercise}"' in c.source)
+    notebook.cells.insert(index, V4.new_code_cell(source))
+    return notebook
+
+
+# Generous limits: a busy 2-core machine runs a chapter's slowest cell in minutes.
+CHAPTER = instructor.Options(cell_timeout=300, notebook_timeout=1200, call_timeout=120)
+
+
+@pytest.fixture(scope="module")
+def chapters_graded(tmp_path_factory):
+    """Every chapter, graded once as its solution notebook and once as its student
+    edition (with the two shortcuts above planted in the student editions), through
+    the sandbox, on two workers: one pass, about 16 chapter runs."""
+    base = tmp_path_factory.mktemp("chapters")
+    plan = grading.assignment(COURSE)
+    for stem in plan:
+        notebook = nbformat.read(COURSE / "chapters" / f"{stem}.ipynb", as_version=4)
+        for student, version in (
+            ("solutions", notebook),
+            ("student-edition", instructor.student_notebook(notebook)),
+        ):
+            if student == "student-edition":
+                for prefix, source, exercise in SHORTCUTS:
+                    if stem.startswith(prefix):
+                        version = before_check(version, exercise, source)
+            (base / "class" / student).mkdir(parents=True, exist_ok=True)
+            nbformat.write(version, base / "class" / student / f"{stem}.ipynb")
+    start = time.monotonic()
+    rows = instructor.grade(base / "class", base / "out", root=COURSE, options=CHAPTER, jobs=2)
+    seconds = time.monotonic() - start
+    print(f"graded {len(plan)} chapters twice in {seconds:.0f} s")
+    return {"plan": plan, "rows": {r["student"]: r for r in rows}, "seconds": seconds}
+
+
+def test_every_solution_notebook_gets_full_auto_marks(chapters_graded):
+    row, plan = chapters_graded["rows"]["solutions"], chapters_graded["plan"]
+    auto = {e.id: e.points for exercises in plan.values() for e in exercises if e.kind == "auto"}
+    verdicts = {i: (v["verdict"], v["hint"]) for i, v in row["verdicts"].items()}
+    assert verdicts == {i: ("correct", "") for i in auto}
+    assert row["score"] == sum(auto.values())
+    assert row["problems"] == []
+
+
+def test_student_edition_is_not_answered_and_shortcuts_are_wrong(chapters_graded):
+    row = chapters_graded["rows"]["student-edition"]
+    planted = {exercise for *_, exercise in SHORTCUTS}
+    verdicts = {i: v["verdict"] for i, v in row["verdicts"].items()}
+    assert {i for i, v in verdicts.items() if v != "not answered"} == planted
+    for exercise in planted:
+        assert verdicts[exercise] == "wrong"
+        assert "calls" in row["verdicts"][exercise]["hint"], row["verdicts"][exercise]
+    assert row["score"] == 0
+
+
+def test_forbidding_patches_nothing_in_the_grader():
+    import math
+
+    from klcourse.exercises import _shortcuts
+
+    with _shortcuts.remote(), _shortcuts.forbidding(["math:sqrt"], "no sqrt"):
+        assert math.sqrt(4.0) == 2.0  # another thread's reference answer is safe
+        assert _shortcuts.active_targets() == [(("math:sqrt",), "no sqrt")]
+    assert _shortcuts.active_targets() == []
