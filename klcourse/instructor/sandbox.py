@@ -292,7 +292,11 @@ def find_sandbox(no_sandbox=False, limits=Limits()):
       SandboxUnavailable: if bubblewrap is not usable and ``no_sandbox`` is false.
     """
     sandbox = Sandbox("none" if no_sandbox else "bwrap", limits)
-    sandbox.check()
+    try:
+        sandbox.check()
+    except BaseException:
+        sandbox.close()  # the /etc folder its check made
+        raise
     return sandbox
 
 
