@@ -136,6 +136,20 @@ def test_stub_cells_print_nothing():
                 assert last == "pass", (path.name, cell.source)
 
 
+def test_student_code_cells_compile():
+    # nbgrader indents its stub like the `### BEGIN SOLUTION` line: a delimiter at another
+    # indentation than the code around it (once in chapter 3) left the stub outside its
+    # function, and the student edition stopped with an IndentationError at that cell.
+    for path in CHAPTERS:
+        student = instructor.student_notebook(nbformat.read(path, as_version=4))
+        for index, cell in enumerate(student.cells):
+            if cell.cell_type != "code":
+                continue
+            lines = cell.source.splitlines()
+            source = "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
+            compile(source, f"{path.name} cell {index}", "exec")  # raises SyntaxError
+
+
 def test_student_book_has_no_path_to_solutions(editions):
     student, _ = editions
     pages = " ".join(p.read_text() for p in (student / "html").rglob("*.html"))
