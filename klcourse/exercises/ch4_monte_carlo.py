@@ -1,6 +1,7 @@
 """Chapter 4 (Monte Carlo KL and reparameterisation): checkers for its code exercises."""
 
 import contextlib
+import functools
 import math
 
 import numpy as np
@@ -127,27 +128,31 @@ def _k3_estimator(answer):
         return "your function should return a pair (estimate, standard_error)."
     estimate, error = (float(v) for v in result)
     log_r = _k3_log_ratios(x)
-    expected, expected_se = _mean_and_se(np.expm1(log_r) - log_r)
+    k1, k2, k3 = (
+        functools.partial(divergence._terms_from_log_ratio, estimator=name)
+        for name in ("k1", "k2", "k3")
+    )
+    expected, expected_se = _mean_and_se(k3(log_r))
     variance_as_scale = _k3_log_ratios(x, scale=math.sqrt(K3_Q[1]))
     squared_scale = _k3_log_ratios(x, scale=K3_Q[1] ** 2)
     unnormalised = _k3_log_ratios(x, normalised=False)
     mistakes = [
-        (-log_r, "your estimate looks like k1 = -log r: add the control variate r - 1."),
-        (0.5 * log_r**2, "your estimate looks like k2 = (log r)²/2, which is biased."),
+        (k1(log_r), "your estimate looks like k1 = -log r: add the control variate r - 1."),
+        (k2(log_r), "your estimate looks like k2 = (log r)²/2, which is biased."),
         (
-            np.expm1(-log_r) + log_r,
+            k3(-log_r),
             "your ratio is upside down: r = q(x)/p(x) for draws of p.",
         ),
         (
-            np.expm1(variance_as_scale) - variance_as_scale,
+            k3(variance_as_scale),
             "q's second parameter is its standard deviation, not its variance.",
         ),
         (
-            np.expm1(squared_scale) - squared_scale,
+            k3(squared_scale),
             "q's second parameter is its standard deviation: do not square it in the density.",
         ),
         (
-            np.expm1(unnormalised) - unnormalised,
+            k3(unnormalised),
             "your log q misses its normalising term −log σ_q (the two σ's differ here).",
         ),
     ]
