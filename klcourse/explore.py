@@ -77,6 +77,10 @@ def bokehjs_files():
 
     Returns:
       list of ``pathlib.Path``: ``bokeh.min.js`` then ``bokeh-widgets.min.js``.
+
+    Examples:
+      >>> [path.name for path in bokehjs_files()]
+      ['bokeh.min.js', 'bokeh-widgets.min.js']
     """
     from bokeh.util.paths import bokehjs_path
 
@@ -376,6 +380,13 @@ def divergence(p=(0.0, 1.0, 0.0), q=(1.0, 1.5, 0.0), spacing=0.5):
 
     Returns:
       `Explorer`.
+
+    Examples:
+      Building the layout is cheap; the numbers are computed in the page.
+
+      >>> explorer = divergence(p=(0, 1, 0), q=(1, 1.5, 2))
+      >>> explorer.name, type(explorer.layout).__name__
+      ('divergence', 'Row')
     """
     from bokeh.layouts import column, row
     from bokeh.models import ColumnDataSource, CustomJS, Div
@@ -507,6 +518,13 @@ def reverse_kl(m, s, weight, separation, width1, width2):
 
     Returns:
       float.
+
+    Examples:
+      q on the first of two far-apart modes of weight 0.6 misses only the log of that
+      weight: KL(q‖p) ≈ −log 0.6 ≈ 0.5108.
+
+      >>> round(reverse_kl(-5.0, 0.7, 0.6, 10.0, 0.7, 0.7), 4)
+      0.5108
     """
     z, g = _z_rule()
     w, mu, sd = _mixture(weight, separation, width1, width2)
@@ -531,6 +549,16 @@ def reverse_kl_optima(weight, separation, width1, width2):
     Returns:
       list of dicts ``{"m", "s", "kl", "starts"}``, sorted by m; ``starts`` lists the
       starting means that end there.
+
+    Examples:
+      The chapter 3 explorer's default target has a local optimum near each mode (the
+      heavier one, on the left, is the better) and a wide one between them:
+
+      >>> optima = reverse_kl_optima(0.6, 4.0, 0.7, 0.7)
+      >>> [(round(o["m"], 1), round(o["s"], 1)) for o in optima]
+      [(-2.0, 0.7), (-0.3, 1.8), (2.0, 0.7)]
+      >>> optima[0]["kl"] < optima[2]["kl"], sum(len(o["starts"]) for o in optima)
+      (True, 21)
     """
     z, g = _z_rule()
     w, mu, sd = _mixture(weight, separation, width1, width2)
@@ -662,6 +690,11 @@ def fits(weight=0.6, separation=4.0, width1=0.7, width2=0.7):
 
     Returns:
       `Explorer`.
+
+    Examples:
+      >>> explorer = fits(weight=0.5, separation=3.0)
+      >>> explorer.name, type(explorer.layout).__name__
+      ('fits', 'Row')
     """
     from bokeh.layouts import column, row
     from bokeh.models import ColumnDataSource, CustomJS, Div
@@ -788,6 +821,16 @@ def estimator_spread(num_samples, estimator, mu_q, sigma_q, seed=2024):
 
     Returns:
       ``numpy.ndarray`` of ``REPETITIONS`` estimates.
+
+    Raises:
+      ValueError: if ``estimator`` is not ``"k1"``, ``"k2"`` or ``"k3"``.
+
+    Examples:
+      k3 is never negative and its estimates centre on the true KL(p‖q) = μ_q²/2 = 0.125:
+
+      >>> spread = estimator_spread(100, "k3", 0.5, 1.0)
+      >>> spread.shape, bool((spread >= 0).all()), round(float(spread.mean()), 2)
+      ((400,), True, 0.13)
     """
     from klcourse.divergence import KL_ESTIMATORS, _terms_from_log_ratio
 
@@ -855,6 +898,14 @@ def estimators(num_samples=100, estimator="k1", mu_q=0.5, sigma_q=1.0, seed=2024
 
     Returns:
       `Explorer`.
+
+    Raises:
+      ValueError: if ``estimator`` is not ``"k1"``, ``"k2"`` or ``"k3"``.
+
+    Examples:
+      >>> explorer = estimators(num_samples=10, estimator="k3")
+      >>> explorer.name, type(explorer.layout).__name__
+      ('estimators', 'Row')
     """
     from bokeh.layouts import column, row
     from bokeh.models import ColumnDataSource, CustomJS, Div, RadioButtonGroup
@@ -951,6 +1002,24 @@ def insert_cells(notebook_path):
 
     Raises:
       ValueError: if the notebook is not one of chapters 1-4 or has no ``## Summary``.
+
+    Examples:
+      On a two-cell notebook in a temporary folder (a second call changes nothing):
+
+      >>> import tempfile, nbformat
+      >>> nb = nbformat.v4.new_notebook()
+      >>> nb.cells = [nbformat.v4.new_markdown_cell(t) for t in ("# KL", "## Summary")]
+      >>> with tempfile.TemporaryDirectory() as folder:
+      ...     path = pathlib.Path(folder) / "01_kl_basics.ipynb"
+      ...     nbformat.write(nb, path)
+      ...     first, again = insert_cells(path), insert_cells(path)
+      ...     cells = nbformat.read(path, as_version=4).cells
+      >>> first, again, [c.cell_type for c in cells]
+      (True, False, ['markdown', 'markdown', 'code', 'markdown'])
+      >>> insert_cells("notes.ipynb")
+      Traceback (most recent call last):
+      ...
+      ValueError: `notebook_path` must be chapter 1-4 (01_...04_); got notes.ipynb
     """
     import nbformat
 

@@ -844,7 +844,7 @@ def _docname_of(book, notebook, name):
 
 
 def jupyter_notebook(nb, *, root=ROOT, name=None):
-    """The chapter notebook with its MyST rewritten as plain Jupyter Markdown.
+    r"""The chapter notebook with its MyST rewritten as plain Jupyter Markdown.
 
     Code cells and their outputs are kept (glue-only outputs, which Jupyter does not
     show, are dropped); Markdown cells are rewritten as the module docstring says; a
@@ -863,6 +863,19 @@ def jupyter_notebook(nb, *, root=ROOT, name=None):
     Raises:
       ValueError: a MyST construct that has no plain-Markdown rendering here (an unknown
         role or directive, a missing glue key, label or citation), naming it and the cell.
+
+    Examples:
+      A tiny notebook read against this course's book (a note becomes a block quote):
+
+      >>> import nbformat
+      >>> nb = nbformat.v4.new_notebook()
+      >>> nb.cells = [nbformat.v4.new_markdown_cell(":::{note}\nKL is never negative.\n:::")]
+      >>> print(jupyter_notebook(nb, name="01_kl_basics.ipynb").cells[0].source)
+      > **Note**
+      >
+      > KL is never negative.
+      >>> nb.cells[0].source
+      ':::{note}\nKL is never negative.\n:::'
     """
     import nbformat
 
@@ -982,7 +995,7 @@ def _collapse(cell, first_code, inside_solution):
 
 # ------------------------------------------------------------------ folders
 def convert_folder(source, target, *, root=ROOT, check=False):
-    """Write the Jupyter-flavoured version of every ``source/*.ipynb`` to ``target/``.
+    r"""Write the Jupyter-flavoured version of every ``source/*.ipynb`` to ``target/``.
 
     Args:
       source, target: folders; ``target`` is created, and notebooks in it that have
@@ -992,6 +1005,24 @@ def convert_folder(source, target, *, root=ROOT, check=False):
 
     Returns:
       ``list`` of the file names that changed (or, with ``check``, would change).
+
+    Raises:
+      ValueError: as `jupyter_notebook`, for a notebook it cannot convert.
+
+    Examples:
+      One tiny notebook in a temporary folder: written once, then up to date.
+
+      >>> import tempfile, nbformat
+      >>> nb = nbformat.v4.new_notebook()
+      >>> nb.cells = [nbformat.v4.new_markdown_cell("# KL\n\nText.")]
+      >>> with tempfile.TemporaryDirectory() as folder:
+      ...     source, target = pathlib.Path(folder, "chapters"), pathlib.Path(folder, "out")
+      ...     source.mkdir()
+      ...     nbformat.write(nb, source / "01_kl_basics.ipynb")
+      ...     written = convert_folder(source, target)
+      ...     again = convert_folder(source, target, check=True)
+      >>> written, again
+      (['01_kl_basics.ipynb'], [])
     """
     import nbformat
 

@@ -53,12 +53,37 @@ def book_command(source, *, path_output=None):
 
 
 def chapters(root):
-    """The chapter notebooks of the course in ``root`` (``chapters/*.ipynb``), sorted."""
+    """The chapter notebooks of the course in ``root`` (``chapters/*.ipynb``), sorted.
+
+    Only numbered notebooks count (``01_kl_basics.ipynb``, not ``notes.ipynb``).
+
+    Args:
+      root: the course folder.
+
+    Returns:
+      ``list`` of ``pathlib.Path``.
+
+    Examples:
+      >>> import tempfile
+      >>> with tempfile.TemporaryDirectory() as root:
+      ...     (pathlib.Path(root) / "chapters").mkdir()
+      ...     for name in ("02_b.ipynb", "notes.ipynb", "01_a.ipynb"):
+      ...         _ = (pathlib.Path(root) / "chapters" / name).write_text("{}")
+      ...     names = [path.name for path in chapters(root)]
+      >>> names
+      ['01_a.ipynb', '02_b.ipynb']
+    """
     return sorted((pathlib.Path(root) / "chapters").glob("[0-9]*.ipynb"))
 
 
 def chapter_number(name):
     """``1`` for ``01_kl_basics.ipynb`` (any path or stem); ``None`` if not numbered.
+
+    Args:
+      name: a notebook's path or name (``str`` or ``pathlib.Path``).
+
+    Returns:
+      ``int`` or ``None``.
 
     Examples:
       >>> chapter_number("chapters/01_kl_basics.ipynb"), chapter_number("notes.ipynb")
@@ -122,6 +147,20 @@ def chapter_exercises(notebook, registry=None):
 
     Returns:
       ``list`` of `Exercise`.
+
+    Examples:
+      A three-cell notebook and a one-exercise registry (only ``points`` is read):
+
+      >>> import types, nbformat
+      >>> nb = nbformat.v4.new_notebook()
+      >>> nb.cells = [
+      ...     nbformat.v4.new_markdown_cell("Compute KL."),
+      ...     nbformat.v4.new_code_cell("answer = 0.5", metadata={"tags": ["solution"]}),
+      ...     nbformat.v4.new_code_cell('kc.check.exercise("ch1-kl", answer)'),
+      ... ]
+      >>> [found] = chapter_exercises(nb, {"ch1-kl": types.SimpleNamespace(points=2)})
+      >>> found.id, found.kind, found.points, found.cell, found.solution_cell, found.expression
+      ('ch1-kl', 'auto', 2, 2, 1, 'answer')
     """
     if registry is None:
         from klcourse import check

@@ -55,7 +55,22 @@ def _array(value):
 
 
 def encode(value, _depth=0):
-    """A JSON-ready form of ``value`` (see the module docstring); never raises."""
+    """A JSON-ready form of ``value`` (see the module docstring); never raises.
+
+    Args:
+      value: any Python object (a submission's answer, run inside the sandbox).
+      _depth: internal: how deep inside containers this call is.
+
+    Returns:
+      ``None``, a ``bool``, number or ``str``, or a one-key ``dict`` of the forms in the
+      module docstring; ``{"__unrepresentable__": "TypeName"}`` for anything else.
+
+    Examples:
+      >>> encode((1, float("nan"), ...))
+      {'__tuple__': [1, {'__float__': 'nan'}, {'__ellipsis__': True}]}
+      >>> encode(len)
+      {'__unrepresentable__': 'builtin_function_or_method'}
+    """
     try:
         if _depth > MAX_DEPTH:
             return {"__unrepresentable__": "nested too deeply"}
@@ -91,8 +106,26 @@ def encode(value, _depth=0):
 def decode(data, _depth=0):
     """The value ``encode`` described, from untrusted JSON data.
 
+    Args:
+      data: parsed JSON (``json.loads``'s result), from outside the grader's trust.
+      _depth: internal: how deep inside containers this call is.
+
+    Returns:
+      The value: ``None``, a ``bool``, number, ``str``, ``Ellipsis``, ``list``,
+      ``tuple``, ``dict``, ``numpy.ndarray`` (or NumPy scalar) or `Unrepresentable`.
+
     Raises:
       ValueError: if ``data`` is not one of the forms ``encode`` writes.
+
+    Examples:
+      >>> decode({"__tuple__": [1, {"__float__": "nan"}, {"__ellipsis__": True}]})
+      (1, nan, Ellipsis)
+      >>> decode({"__unrepresentable__": "module"})
+      <module object>
+      >>> decode({"__eval__": "1 + 1"})
+      Traceback (most recent call last):
+      ...
+      ValueError: not a value written by klcourse.instructor.values.encode
     """
     if _depth > MAX_DEPTH + 1:
         raise ValueError("nested too deeply")
@@ -144,12 +177,32 @@ def _decode_array(item):
 
 
 def dumps(value):
-    """``encode`` then JSON text."""
+    """``encode`` then JSON text.
+
+    Args:
+      value: any Python object (see `encode`).
+
+    Returns:
+      ``str``: strict JSON (no ``NaN`` or ``Infinity`` literals).
+
+    Examples:
+      >>> dumps({"kl": float("inf")})
+      '{"__dict__": [["kl", {"__float__": "inf"}]]}'
+    """
     return json.dumps(encode(value), allow_nan=False)
 
 
 def loads(text):
     """The value in ``text`` (from `dumps`), checked; raises ``ValueError`` if malformed.
+
+    Args:
+      text: JSON text written by `dumps` (untrusted: it comes out of the sandbox).
+
+    Returns:
+      The value, as `decode` returns it.
+
+    Raises:
+      ValueError: if ``text`` is too large, not JSON, or not a form `encode` writes.
 
     Examples:
       >>> import numpy as np
