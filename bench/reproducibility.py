@@ -52,6 +52,14 @@ SETTINGS = {
     "oneDNN-off": {"TF_ENABLE_ONEDNN_OPTS": "0"},
     "oneDNN-on": {"TF_ENABLE_ONEDNN_OPTS": "1"},
 }
+# Said under every table until a GPU run replaces it (the GPU is a device, not a setting).
+GPU_NOTE = (
+    "No GPU column: no GPU machine was lent to the task of 2026-12-08, and the one lent on "
+    "2026-11-22 (one H100, no network) had no TensorFlow and CUDA 13, where TensorFlow "
+    "2.21's GPU build needs CUDA 12.5. The GPU path is untested; the precision rule "
+    "(float32 TensorFlow results glued and printed at 3-4 significant digits) is designed "
+    "so that its noise falls inside the shown precision."
+)
 NEEDS = {"SkylakeX": "avx512f", "Haswell": "avx2", "Zen": "avx2", "SandyBridge": "avx"}
 
 
@@ -140,6 +148,7 @@ def table(results, notebooks, skipped):
     ]
     if skipped:
         text += ["", "Skipped (this CPU cannot run their kernels): " + ", ".join(skipped) + "."]
+    text += ["", GPU_NOTE]
     return "\n".join(text + [END])
 
 
